@@ -1,0 +1,112 @@
+/**
+ * The `scalpel` command: parses flags and calls core. Subcommands:
+ * `run FILE` runs a pipeline, `validate FILE` checks one without running,
+ * `plugins` lists every registered plugin with its options.
+ * A user's mistake is printed as one paragraph (no stack trace) with exit code 1.
+ * @module
+ */
+import { Args, Command, Options } from "@effect/cli";
+import { NodeContext } from "@effect/platform-node";
+import { Path } from "@effect/platform";
+import { Cause, Console, Effect, Exit, JSONSchema, Layer, Option, Schema } from "effect";
+import { isUserError, type UserError } from "./core/errors.ts";
+import { type BackendChoice, backendChoices, TensorBackendLive } from "./core/backend.ts";
+import { Registry, registryLayer } from "./core/registry.ts";
+import { loadPipeline } from "./core/pipeline/load.ts";
+import { expandTrials } from "./core/pipeline/expand.ts";
+import { runPipeline } from "./core/pipeline/run.ts";
+import { pluginKinds } from "./core/plugin.ts";
+import { builtinPlugins } from "./plugins/index.ts";
+import { SCALPEL_VERSION } from "./core/version.ts";
+
+const pipelineArg = Args.text({ name: "pipeline" }).pipe(Args.withDescription("pipeline file (YAML or JSON)"));
+
+const timestamp = () => new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "").replace("T", "-");
+
+/** `scalpel run FILE`. */
+const run = Command.make("run", {
+  pipeline: pipelineArg,
+  out: Options.text("out").pipe(
+    Options.withDescription("run directory (default: runs/<name>/<timestamp>); an existing run of the same pipeline is resumed"),
+    Options.optional,
+  ),
+  seed: Options.integer("seed").pipe(Options.withDescription("root seed (overrides the file's `seed`)"), Options.optional),
+  backend: Options.choice("backend", backendChoices).pipe(
+    Options.withDescription("tensor backend (overrides the file's `backend`)"),
+    Options.optional,
+  ),
+  cache: Options.text("cache").pipe(
+    Options.withDescription("pre-trained model cache directory"),
+    Options.withDefault(".cache/scalpel/models"),
+  ),
+  quiet: Options.boolean("quiet").pipe(Options.withDescription("print only the summary table")),
+}, (a) =>
+  Effect.gen(function* () {
+    const path = yield* Path.Path;
+    const overrides: { seed?: number; backend?: BackendChoice } = {};
+    if (Option.isSome(a.seed)) overrides.seed = a.seed.value;
+    if (Option.isSome(a.backend)) overrides.backend = a.backend.value;
+    const pipeline = yield* loadPipeline(a.pipeline, overrides);
+    const outDir = Option.getOrElse(a.out, () => path.join("runs", pipeline.settings.name, timestamp()));
+    const log = (line: string) => (a.quiet ? Effect.void : Console.error(line));
+    const outcome = yield* runPipeline(pipeline, { outDir, cacheDir: a.cache, log }).pipe(
+      Effect.provide(TensorBackendLive(pipeline.settings.backend)),
+    );
+    yield* Console.log(outcome.markdown);
+    yield* Console.log(
+      `Results: ${outDir}/ (results.jsonl, summary.md, summary.csv, summary.json); ` +
+        `${outcome.trialsRun} trials run, ${outcome.trialsSkipped} resumed.`,
+    );
+  })).pipe(Command.withDescription("run a pipeline file and write results and a summary to a run directory"));
+
+/** `scalpel validate FILE`. */
+const validate = Command.make("validate", { pipeline: pipelineArg }, (a) =>
+  Effect.gen(function* () {
+    const p = yield* loadPipeline(a.pipeline);
+    const trials = expandTrials(p);
+    yield* Console.log(
+      `${a.pipeline} is valid: ${p.shifts.length} shift(s) × ${p.selections.length} selection(s) × ` +
+        `${p.settings.seeds} seed(s) × ${p.settings.finetune.learningRates.length} learning rate(s) = ${trials.length} trials ` +
+        `(dataset ${p.dataset.plugin.name}, model ${p.model.plugin.name}, backend ${p.settings.backend}).`,
+    );
+  })).pipe(Command.withDescription("check a pipeline file without running it"));
+
+/** `scalpel plugins`. */
+const plugins = Command.make("plugins", {}, () =>
+  Effect.gen(function* () {
+    const registry = yield* Registry;
+    for (const kind of pluginKinds) {
+      yield* Console.log(`${kind}s:`);
+      for (const p of registry.list(kind)) {
+        const schema = JSONSchema.make(Schema.encodedSchema(p.options)) as { properties?: Record<string, unknown> };
+        const opts = Object.keys(schema.properties ?? {});
+        yield* Console.log(`  ${p.name.padEnd(18)} ${p.description}${opts.length ? `\n${" ".repeat(21)}options: ${opts.join(", ")}` : ""}`);
+      }
+    }
+  })).pipe(Command.withDescription("list the registered plugins and their options"));
+
+const scalpel = Command.make("scalpel").pipe(
+  Command.withSubcommands([run, validate, plugins]),
+  Command.withDescription("surgical fine-tuning experiments: which layers to tune for which distribution shift"),
+);
+
+const cli = Command.run(scalpel, { name: "scalpel", version: SCALPEL_VERSION });
+
+/** Run the CLI on `args` (without the program name); resolves to the exit code. */
+export const main = async (args: ReadonlyArray<string>): Promise<number> => {
+  const program = cli(["deno", "scalpel", ...args]).pipe(
+    Effect.provide(Layer.mergeAll(NodeContext.layer, registryLayer(builtinPlugins))),
+  );
+  const exit = await Effect.runPromiseExit(program);
+  if (Exit.isSuccess(exit)) return 0;
+  const failure = Cause.failureOption(exit.cause);
+  if (Option.isSome(failure) && isUserError(failure.value)) {
+    console.error(`error: ${(failure.value as UserError).describe()}`);
+    return 1;
+  }
+  if (Option.isSome(failure)) return 2; // a command-line usage error: @effect/cli already printed it
+  console.error(`internal error (please report it):\n${Cause.pretty(exit.cause)}`);
+  return 3;
+};
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

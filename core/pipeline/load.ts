@@ -1,0 +1,107 @@
+/**
+ * Read a pipeline file (YAML or JSON), decode it with the pipeline schema, load the
+ * custom plugin modules it lists and resolve every plugin reference. All checks a
+ * run needs before it touches the disk happen here, so `scalpel validate` and
+ * `scalpel run` reject the same files with the same messages.
+ * @module
+ */
+import { Effect } from "effect";
+import { FileSystem, Path } from "@effect/platform";
+import YAML from "yaml";
+import { PipelineFileError, type PluginError } from "../errors.ts";
+import { decodeOrFail, loadPluginModules, makeTable, Registry, type Resolved, resolveRef } from "../registry.ts";
+import { type PipelineFile, PipelineSchema } from "./schema.ts";
+import { type PluginKind, pluginKinds } from "../plugin.ts";
+
+/** A pipeline with every plugin reference resolved and every default filled in. */
+export interface ResolvedPipeline {
+  /** The pipeline file as given on the command line. */
+  readonly file: string;
+  readonly settings: PipelineFile;
+  readonly dataset: Resolved<"dataset">;
+  readonly model: Resolved<"model">;
+  readonly shifts: ReadonlyArray<Resolved<"shift">>;
+  readonly selections: ReadonlyArray<Resolved<"selector">>;
+  readonly evaluators: ReadonlyArray<Resolved<"evaluator">>;
+}
+
+/** Parse YAML (a superset of JSON) text, naming line and column on error. */
+export const parseText = (file: string, text: string): Effect.Effect<unknown, PipelineFileError> => {
+  const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    return Effect.fail(
+      new PipelineFileError({
+        file,
+        detail: doc.errors.map((e) => `  ${e.message.split("\n")[0]}`).join("\n") +
+          `\n  (the file must be YAML or JSON)`,
+      }),
+    );
+  }
+  return Effect.succeed(doc.toJS());
+};
+
+/** The plugin reference as JSON for pipeline.resolved.json. */
+export const refJson = (r: Resolved): Record<string, unknown> => ({ [r.kind]: r.plugin.name, options: r.encoded });
+
+/** Read, decode and resolve a pipeline file; `overrides` replace top-level settings (CLI flags). */
+export const loadPipeline = (
+  file: string,
+  overrides: Partial<Pick<PipelineFile, "seed" | "backend">> = {},
+): Effect.Effect<ResolvedPipeline, PipelineFileError | PluginError, FileSystem.FileSystem | Path.Path | Registry> =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem;
+    const path = yield* Path.Path;
+    const text = yield* fs.readFileString(file).pipe(
+      Effect.mapError((e) =>
+        new PipelineFileError({
+          file,
+          detail: `  cannot be read: ${e._tag === "SystemError" && e.reason === "NotFound" ? "no such file" : e.message}`,
+        })
+      ),
+    );
+    const raw = yield* parseText(file, text);
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+      return yield* new PipelineFileError({
+        file,
+        detail: "  the top level must be a mapping (dataset:, model:, shifts:, selections:, …)",
+      });
+    }
+    const settings = { ...(yield* decodeOrFail(PipelineSchema, file, raw)), ...overrides };
+    const base = yield* Registry;
+    const dir = path.dirname(path.resolve(file));
+    const custom = yield* loadPluginModules(settings.plugins.map((p) => path.resolve(dir, p)));
+    const table = makeTable([...pluginKinds.flatMap((k) => base.list(k)), ...custom]);
+    type Ref = string | Readonly<Record<string, unknown>>;
+    const one = <K extends PluginKind>(kind: K, ref: Ref, at: ReadonlyArray<PropertyKey>) =>
+      resolveRef(table, file, kind, ref, at);
+    const many = <K extends PluginKind>(kind: K, refs: ReadonlyArray<Ref>, key: string) =>
+      Effect.forEach(refs, (ref, i) => one(kind, ref, [key, i]));
+    const resolved: ResolvedPipeline = {
+      file,
+      settings,
+      dataset: yield* one("dataset", settings.dataset, ["dataset"]),
+      model: yield* one("model", settings.model, ["model"]),
+      shifts: yield* many("shift", settings.shifts, "shifts"),
+      selections: yield* many("selector", settings.selections, "selections"),
+      evaluators: yield* many("evaluator", settings.evaluators, "evaluators"),
+    };
+    return resolved;
+  });
+
+/** The resolved pipeline as plain JSON: every default filled in. */
+export const resolvedJson = (p: ResolvedPipeline): Record<string, unknown> => ({
+  name: p.settings.name,
+  ...(p.settings.description === undefined ? {} : { description: p.settings.description }),
+  seed: p.settings.seed,
+  seeds: p.settings.seeds,
+  backend: p.settings.backend,
+  plugins: p.settings.plugins,
+  dataset: refJson(p.dataset),
+  model: refJson(p.model),
+  pretrain: p.settings.pretrain,
+  target: p.settings.target,
+  finetune: p.settings.finetune,
+  shifts: p.shifts.map(refJson),
+  selections: p.selections.map(refJson),
+  evaluators: p.evaluators.map(refJson),
+});

@@ -1,0 +1,308 @@
+/**
+ * Running a resolved pipeline: dataset → shift (source, target) → pre-trained model
+ * (cached) → target splits → for each trial: restore the pre-trained snapshot →
+ * selector → fine-tune → evaluators → one result line → aggregate → report.
+ * Every bad input that can be detected before work starts is detected before the
+ * run directory is created.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { Effect } from "effect";
+import { FileSystem, Path } from "@effect/platform";
+import type { Dataset, Split } from "../dataset.ts";
+import { take } from "../dataset.ts";
+import { disposeModel, type Model, restore, type Snapshot } from "../model.ts";
+import type { DatasetImpl, Domains, EvaluatorImpl, ImplOf, ModelImpl, PluginKind, SelectorImpl, ShiftImpl } from "../plugin.ts";
+import { rngFor } from "../random.ts";
+import { predict, train } from "../train.ts";
+import { balancedSamples } from "../splits.ts";
+import { PluginError, type UserError } from "../errors.ts";
+import type { Resolved } from "../registry.ts";
+import { type ResolvedPipeline, refJson, resolvedJson } from "./load.ts";
+import { expandTrials, type Trial } from "./expand.ts";
+import { pretrained } from "../pretrain.ts";
+import { appendLine, contentHash, openRunDirectory, readJsonLines, RUN_FILES, writeFileAtomic } from "../store.ts";
+import type { Metrics, ResultLine } from "../results.ts";
+import { aggregate, type Summary } from "../report/aggregate.ts";
+import { renderCsv, renderJson, renderMarkdown } from "../report/render.ts";
+import { TensorBackend } from "../backend.ts";
+import { SCALPEL_VERSION } from "../version.ts";
+
+/** Where and how to run. */
+export interface RunOptions {
+  readonly outDir: string;
+  readonly cacheDir: string;
+  /** Progress output (one line per event). */
+  readonly log: (line: string) => Effect.Effect<void>;
+}
+
+/** What a finished run produced. */
+export interface RunOutcome {
+  readonly outDir: string;
+  readonly summary: Summary;
+  readonly markdown: string;
+  readonly trialsRun: number;
+  readonly trialsSkipped: number;
+}
+
+/** Everything a run needs from the plugins, made before any work starts. */
+interface Made {
+  readonly dataset: DatasetImpl;
+  readonly model: ModelImpl;
+  readonly shifts: ReadonlyArray<ShiftImpl>;
+  readonly selectors: ReadonlyArray<SelectorImpl>;
+  readonly evaluators: ReadonlyArray<EvaluatorImpl>;
+}
+
+const make = <K extends PluginKind>(r: Resolved<K>) => r.plugin.make(r.options) as Effect.Effect<ImplOf[K], UserError, FileSystem.FileSystem | Path.Path>;
+
+/** Make every plugin implementation (decoding already happened in loadPipeline). */
+export const makeAll = (p: ResolvedPipeline) =>
+  Effect.all({
+    dataset: make(p.dataset),
+    model: make(p.model),
+    shifts: Effect.forEach(p.shifts, make),
+    selectors: Effect.forEach(p.selections, make),
+    evaluators: Effect.forEach(p.evaluators, make),
+  }) as Effect.Effect<Made, UserError, FileSystem.FileSystem | Path.Path>;
+
+/** Evaluate the model on a split with every evaluator; metrics merged in order. */
+export const evaluate = (model: Model, split: Split, evaluators: ReadonlyArray<EvaluatorImpl>): Metrics => {
+  const logits = predict(model, split);
+  const input = {
+    logits,
+    labels: split.labels,
+    groups: split.groups,
+    count: split.count,
+    numClasses: model.numClasses,
+  };
+  return Object.assign({}, ...evaluators.map((e) => e.evaluate(input)));
+};
+
+/** The target splits of one shift and seed. */
+interface TargetSplits {
+  readonly train: Split;
+  readonly val: Split;
+  readonly test: Split;
+}
+
+const applyShift = (p: ResolvedPipeline, index: number, impl: ShiftImpl, base: Dataset) =>
+  Effect.try({
+    try: (): Domains => {
+      const id = contentHash(refJson(p.shifts[index]));
+      return impl.apply(base, (path) => rngFor(p.settings.seed, ["shift", id, ...path]));
+    },
+    catch: (e) =>
+      new PluginError({
+        kind: "shift",
+        name: p.shifts[index].plugin.name,
+        where: `${p.file}: ${p.shifts[index].path}`,
+        detail: `failed: ${e instanceof Error ? e.message : String(e)}`,
+        known: [],
+      }),
+  });
+
+const targetSplits = (p: ResolvedPipeline, shiftIndex: number, target: Dataset, seed: number) =>
+  Effect.try({
+    try: (): TargetSplits => {
+      const id = contentHash(refJson(p.shifts[shiftIndex]));
+      const k = target.classNames.length;
+      const { train: nTrain, val: nVal, test: nTest } = p.settings.target;
+      const [trainIdx, valIdx] = balancedSamples(target.train, k, [nTrain, nVal], rngFor(p.settings.seed, ["target", id, seed]));
+      const [testIdx] = balancedSamples(target.test, k, [nTest], rngFor(p.settings.seed, ["target-test", id]));
+      return {
+        train: take(target.train, target.shape, trainIdx),
+        val: take(target.train, target.shape, valIdx),
+        test: take(target.test, target.shape, testIdx),
+      };
+    },
+    catch: (e) =>
+      new PluginError({
+        kind: "shift",
+        name: p.shifts[shiftIndex].plugin.name,
+        where: `${p.file}: target`,
+        detail: `cannot provide the target splits: ${e instanceof Error ? e.message : String(e)}; lower target.train / target.val / target.test`,
+        known: [],
+      }),
+  });
+
+/** Run one trial from the pre-trained weights; returns its result line. */
+const runTrial = (
+  p: ResolvedPipeline,
+  made: Made,
+  trial: Trial,
+  model: Model,
+  weights: Snapshot,
+  splits: TargetSplits,
+  start: { readonly val: Metrics; readonly test: Metrics },
+  pretrainedKey: string,
+  metric: string,
+) =>
+  Effect.gen(function* () {
+    const t0 = performance.now();
+    restore(model, weights);
+    const selector = made.selectors[trial.selectionIndex];
+    const { epochs, batchSize } = p.settings.finetune;
+    const label = `${made.shifts[trial.shiftIndex].label} × ${selector.label}`;
+    let best = { epoch: 0, val: start.val, test: start.test };
+    const curve: number[] = [start.val[metric]];
+    const report = yield* train(model, splits.train, {
+      epochs,
+      batchSize,
+      learningRate: trial.lr,
+      batchNormMode: "eval",
+      multipliers: (epoch) => selector.multipliers({ model, epoch, epochs }),
+      rng: rngFor(p.settings.seed, ["trial", trial.key, "batches"]),
+      what: `trial ${trial.key} (${label}, seed ${trial.seed}, lr ${trial.lr})`,
+      onEpoch: (epoch) =>
+        Effect.sync(() => {
+          const val = evaluate(model, splits.val, made.evaluators);
+          curve.push(val[metric]);
+          // epoch 0 is a candidate only for selections that train nothing
+          if (best.epoch === 0 || val[metric] > best.val[metric]) {
+            best = { epoch: epoch + 1, val, test: evaluate(model, splits.test, made.evaluators) };
+          }
+        }),
+    });
+    const trainedNames = new Set([...report.stepsByVariable].filter(([, n]) => n > 0).map(([name]) => name));
+    if (trainedNames.size === 0) best = { epoch: 0, val: start.val, test: start.test };
+    const trainedGroups = Object.fromEntries(model.groups.map((g) => {
+      const vars = model.params.filter((v) => v.group === g);
+      const total = vars.reduce((n, v) => n + v.variable.size, 0);
+      const trained = vars.filter((v) => trainedNames.has(v.name)).reduce((n, v) => n + v.variable.size, 0);
+      return [g, total > 0 ? trained / total : 0];
+    }));
+    const line: ResultLine = {
+      key: trial.key,
+      shift: made.shifts[trial.shiftIndex].label,
+      shiftRef: refJson(p.shifts[trial.shiftIndex]),
+      selection: selector.label,
+      selectionRef: refJson(p.selections[trial.selectionIndex]),
+      seed: trial.seed,
+      lr: trainedNames.size === 0 ? null : trial.lr,
+      epoch: best.epoch,
+      val: best.val,
+      test: best.test,
+      valCurve: curve,
+      trainedParams: model.params.filter((v) => trainedNames.has(v.name)).reduce((n, v) => n + v.variable.size, 0),
+      trainedGroups,
+      seconds: Math.round((performance.now() - t0) / 10) / 100,
+      pretrained: pretrainedKey,
+    };
+    return line;
+  });
+
+/** Run the pipeline; writes the run directory and returns the summary. */
+export const runPipeline = (
+  p: ResolvedPipeline,
+  opts: RunOptions,
+): Effect.Effect<RunOutcome, UserError, FileSystem.FileSystem | Path.Path | TensorBackend> =>
+  Effect.gen(function* () {
+    const backend = yield* TensorBackend;
+    const path = yield* Path.Path;
+    const made = yield* makeAll(p);
+    const base = yield* made.dataset.load;
+    const trials = expandTrials(p);
+    // Apply every shift once up front: a failing shift is reported before the run directory exists.
+    const domains: Domains[] = [];
+    for (let i = 0; i < made.shifts.length; i++) domains.push(yield* applyShift(p, i, made.shifts[i], base));
+
+    const resolved = {
+      pipeline: resolvedJson(p),
+      backend: backend.name,
+      versions: { scalpel: SCALPEL_VERSION, tfjs: backend.tfjsVersion, deno: Deno.version.deno },
+      trials: trials.length,
+    };
+    const resultsFile = yield* openRunDirectory(opts.outDir, JSON.stringify(resolved, null, 2) + "\n");
+    const previous = yield* readJsonLines<ResultLine>(resultsFile);
+    const keys = new Set(trials.map((t) => t.key));
+    const done = new Map(previous.filter((l) => keys.has(l.key)).map((l) => [l.key, l]));
+    if (done.size > 0) yield* opts.log(`resuming: ${done.size} of ${trials.length} trials already finished in ${opts.outDir}`);
+
+    const lines: ResultLine[] = [...done.values()];
+    const models = new Map<number, Model>();
+    const modelFor = (numClasses: number) =>
+      Effect.gen(function* () {
+        const existing = models.get(numClasses);
+        if (existing) return existing;
+        const m = yield* Effect.acquireRelease(
+          Effect.sync(() => made.model.build({ inputShape: base.shape, numClasses }, rngFor(p.settings.seed, ["model", "init"]))),
+          (m) => Effect.sync(() => disposeModel(m)),
+        );
+        models.set(numClasses, m);
+        return m;
+      });
+
+    let metric: string | undefined = previous.length > 0 ? Object.keys(previous[0].val)[0] : undefined;
+    let finished = done.size;
+    let ran = 0;
+    for (let s = 0; s < made.shifts.length; s++) {
+      const todo = trials.filter((t) => t.shiftIndex === s && !done.has(t.key));
+      if (todo.length === 0) continue;
+      const { source, target } = domains[s];
+      const numClasses = source.classNames.length;
+      const pre = yield* pretrained(
+        () => made.model.build({ inputShape: base.shape, numClasses }, rngFor(p.settings.seed, ["model", "init"])),
+        source,
+        {
+          model: refJson(p.model),
+          dataset: refJson(p.dataset),
+          sourceKey: made.shifts[s].sourceKey,
+          seed: p.settings.seed,
+          budget: p.settings.pretrain,
+          backend: backend.name,
+        },
+        opts.cacheDir,
+        opts.log,
+      );
+      const model = yield* modelFor(numClasses);
+      for (const seed of [...new Set(todo.map((t) => t.seed))]) {
+        const splits = yield* targetSplits(p, s, target, seed);
+        restore(model, pre.weights);
+        const start = {
+          val: evaluate(model, splits.val, made.evaluators),
+          test: evaluate(model, splits.test, made.evaluators),
+        };
+        metric ??= Object.keys(start.val)[0];
+        for (const trial of todo.filter((t) => t.seed === seed)) {
+          const line = yield* runTrial(p, made, trial, model, pre.weights, splits, start, pre.key, metric);
+          yield* appendLine(resultsFile, line);
+          lines.push(line);
+          finished++;
+          ran++;
+          yield* opts.log(
+            `[${finished}/${trials.length}] ${line.shift} × ${line.selection} seed ${line.seed} lr ${trial.lr}: ` +
+              `val ${metric} ${fmt(line.val[metric])}, test ${fmt(line.test[metric])} (epoch ${line.epoch}, ${line.seconds} s)`,
+          );
+        }
+      }
+    }
+
+    const summary = aggregate(
+      lines,
+      metric ?? "accuracy",
+      [...new Set(made.shifts.map((sh) => sh.label))],
+      [...new Set(made.selectors.map((sel) => sel.label))],
+    );
+    const ctx = {
+      title: `scalpel: ${p.settings.name}`,
+      lines: [
+        `- dataset: ${p.dataset.plugin.name}, model: ${p.model.plugin.name}, backend: ${backend.name}, root seed ${p.settings.seed}, ${p.settings.seeds} fine-tuning seed(s)`,
+        `- target examples: ${p.settings.target.train} train / ${p.settings.target.val} validation / ${p.settings.target.test} test; ` +
+        `fine-tuning up to ${p.settings.finetune.epochs} epochs, learning rates ${p.settings.finetune.learningRates.join(", ")}`,
+        `- pre-training: ${p.settings.pretrain.epochs} epochs on ${p.settings.pretrain.examples ?? "all"} source examples`,
+      ],
+    };
+    const markdown = renderMarkdown(summary, ctx);
+    yield* writeFileAtomic(path.join(opts.outDir, RUN_FILES.summaryMd), markdown);
+    yield* writeFileAtomic(path.join(opts.outDir, RUN_FILES.summaryCsv), renderCsv(summary));
+    yield* writeFileAtomic(path.join(opts.outDir, RUN_FILES.summaryJson), renderJson(summary, ctx));
+    return { outDir: opts.outDir, summary, markdown, trialsRun: ran, trialsSkipped: done.size };
+  }).pipe(Effect.scoped);
+
+const fmt = (x: number | undefined) => (x === undefined ? "?" : x.toFixed(4));
+
+/** Tensors currently alive in the tfjs engine (tests check it is unchanged by a run). */
+export const liveTensors = (): number => tf.memory().numTensors;
+
+

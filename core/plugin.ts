@@ -1,0 +1,140 @@
+/**
+ * The plugin contract. Every plugin is a value: `kind`, `name`, a one-line
+ * `description`, an `options` Schema (with defaults) and `make(options)`, which
+ * returns an Effect of the implementation for its kind. Core knows only these
+ * interfaces; everything concrete lives in plugins/.
+ * @module
+ */
+import type { Effect, Schema } from "effect";
+import type { FileSystem, Path } from "@effect/platform";
+import type { Dataset } from "./dataset.ts";
+import type { Model } from "./model.ts";
+import type { Rng, StreamPath } from "./random.ts";
+import type { UserError } from "./errors.ts";
+
+/** The kinds of plugin. */
+export type PluginKind = "dataset" | "shift" | "selector" | "evaluator" | "model";
+
+/** All plugin kinds, in the order help texts list them. */
+export const pluginKinds: ReadonlyArray<PluginKind> = ["dataset", "model", "shift", "selector", "evaluator"];
+
+/** Services a plugin's `make` and implementation may use. */
+export type PluginServices = FileSystem.FileSystem | Path.Path;
+
+/** What a dataset plugin makes. */
+export interface DatasetImpl {
+  /** Load the dataset (train and test splits). */
+  readonly load: Effect.Effect<Dataset, UserError, PluginServices>;
+}
+
+/** Source and target domains produced by a shift. */
+export interface Domains {
+  /** Trains the pre-trained model. */
+  readonly source: Dataset;
+  /** What fine-tuning adapts to; its train split supplies the labelled target examples. */
+  readonly target: Dataset;
+}
+
+/** What a shift plugin makes. */
+export interface ShiftImpl {
+  /** Short human label for tables, e.g. `gaussian_noise-5`. */
+  readonly label: string;
+  /**
+   * Identifies the source domain, so that shifts sharing a source (all corruptions
+   * leave it clean) share one cached pre-trained model. `"clean"` when unchanged.
+   */
+  readonly sourceKey: string;
+  /** Build source and target from the base dataset; draw randomness only from `rng`. */
+  readonly apply: (base: Dataset, rng: (path: StreamPath) => Rng) => Domains;
+}
+
+/** What a selector sees when deciding multipliers. */
+export interface SelectionContext {
+  readonly model: Model;
+  /** 0-based epoch about to start. */
+  readonly epoch: number;
+  readonly epochs: number;
+}
+
+/** What a selector plugin makes. */
+export interface SelectorImpl {
+  /** Short human label, e.g. `block1`. */
+  readonly label: string;
+  /**
+   * Learning-rate multiplier for every trainable variable (by logical name) for
+   * the coming epoch. Missing names and 0 mean frozen: never updated, never given
+   * a gradient.
+   */
+  readonly multipliers: (ctx: SelectionContext) => ReadonlyMap<string, number>;
+}
+
+/** What an evaluator receives: predictions on a split. */
+export interface EvaluationInput {
+  /** Row-major logits, `count × numClasses`. */
+  readonly logits: Float32Array;
+  readonly labels: Int32Array;
+  readonly groups?: Int32Array;
+  readonly count: number;
+  readonly numClasses: number;
+}
+
+/** What an evaluator plugin makes. */
+export interface EvaluatorImpl {
+  /** Named numbers, e.g. `{ accuracy: 0.93 }`. The first one ranks trials on validation. */
+  readonly evaluate: (input: EvaluationInput) => Readonly<Record<string, number>>;
+}
+
+/** What a model plugin makes. */
+export interface ModelImpl {
+  /** Build a freshly initialised network; all initial weights come from `rng`. */
+  readonly build: (
+    spec: { readonly inputShape: readonly [number, number, number]; readonly numClasses: number },
+    rng: Rng,
+  ) => Model;
+}
+
+/** Maps a plugin kind to what its `make` returns. */
+export interface ImplOf {
+  dataset: DatasetImpl;
+  shift: ShiftImpl;
+  selector: SelectorImpl;
+  evaluator: EvaluatorImpl;
+  model: ModelImpl;
+}
+
+/** A plugin value. `O` is the decoded options type. */
+export interface Plugin<K extends PluginKind = PluginKind, O = unknown> {
+  readonly kind: K;
+  readonly name: string;
+  readonly description: string;
+  // deno-lint-ignore no-explicit-any
+  readonly options: Schema.Schema<O, any, never>;
+  readonly make: (options: O) => Effect.Effect<ImplOf[K], UserError, PluginServices>;
+}
+
+/** Any plugin, whatever its options type. */
+// deno-lint-ignore no-explicit-any
+export type AnyPlugin = Plugin<PluginKind, any>;
+
+const definer = <K extends PluginKind>(kind: K) =>
+<O>(spec: Omit<Plugin<K, O>, "kind">): Plugin<K, O> => ({ kind, ...spec });
+
+/** Define a dataset plugin. */
+export const defineDataset = definer("dataset");
+/** Define a shift plugin: `(base, rng) → { source, target }`. */
+export const defineShift = definer("shift");
+/** Define a selector plugin: a learning-rate multiplier per trainable variable per epoch. */
+export const defineSelector = definer("selector");
+/** Define an evaluator plugin: `(outputs, labels, groups) → named numbers`. */
+export const defineEvaluator = definer("evaluator");
+/** Define a model plugin: builds an architecture with named layer groups from a seed. */
+export const defineModel = definer("model");
+
+/** True when `value` looks like a plugin (used to check custom plugin modules). */
+export const isPlugin = (value: unknown): value is AnyPlugin => {
+  if (typeof value !== "object" || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return typeof v.kind === "string" && (pluginKinds as ReadonlyArray<string>).includes(v.kind) &&
+    typeof v.name === "string" && typeof v.description === "string" && typeof v.make === "function" &&
+    typeof v.options === "object" && v.options !== null;
+};

@@ -1,0 +1,134 @@
+/**
+ * The Registry service: the plugins a run can use, by kind and name. It decodes a
+ * plugin reference from a pipeline file (`{ shift: corruption, options: {...} }`)
+ * by looking the plugin up and decoding `options` with the plugin's own Schema,
+ * and loads custom plugin modules listed under `plugins:`.
+ * @module
+ */
+import { Context, Effect, Layer, ParseResult, Schema } from "effect";
+import { type AnyPlugin, isPlugin, type PluginKind } from "./plugin.ts";
+import { PipelineFileError, PluginError } from "./errors.ts";
+import { formatParseError, formatPath } from "./pipeline/schema.ts";
+
+/** A plugin reference resolved against the registry, with its options decoded. */
+export interface Resolved<K extends PluginKind = PluginKind> {
+  readonly kind: K;
+  readonly plugin: AnyPlugin;
+  /** Decoded options (defaults filled in). */
+  readonly options: unknown;
+  /** Options encoded back to plain JSON, defaults included (for pipeline.resolved.json). */
+  readonly encoded: Readonly<Record<string, unknown>>;
+  /** Path of the reference in the pipeline file, e.g. `shifts[1]`. */
+  readonly path: string;
+}
+
+/** Plugins by kind and name. */
+export interface PluginTable {
+  /** All plugins of a kind, in registration order. */
+  readonly list: (kind: PluginKind) => ReadonlyArray<AnyPlugin>;
+  readonly get: (kind: PluginKind, name: string) => AnyPlugin | undefined;
+}
+
+/** Build a table from plugins; a later plugin with the same kind and name wins. */
+export const makeTable = (plugins: ReadonlyArray<AnyPlugin>): PluginTable => {
+  const byKey = new Map<string, AnyPlugin>();
+  for (const p of plugins) byKey.set(`${p.kind}\u0000${p.name}`, p);
+  const all = [...byKey.values()];
+  return {
+    list: (kind) => all.filter((p) => p.kind === kind),
+    get: (kind, name) => byKey.get(`${kind}\u0000${name}`),
+  };
+};
+
+/** The registry service. */
+export class Registry extends Context.Tag("scalpel/Registry")<Registry, PluginTable>() {}
+
+/** A registry layer holding `plugins`. */
+export const registryLayer = (plugins: ReadonlyArray<AnyPlugin>): Layer.Layer<Registry> =>
+  Layer.succeed(Registry, makeTable(plugins));
+
+/**
+ * Resolve a plugin reference (a name, or `{ <kind>: name, options }`) at `path`
+ * (an array path inside the pipeline `file`).
+ */
+export const resolveRef = <K extends PluginKind>(
+  table: PluginTable,
+  file: string,
+  kind: K,
+  ref: string | Readonly<Record<string, unknown>>,
+  path: ReadonlyArray<PropertyKey>,
+): Effect.Effect<Resolved<K>, PipelineFileError | PluginError> =>
+  Effect.gen(function* () {
+    const name = typeof ref === "string" ? ref : String(ref[kind]);
+    const rawOptions = typeof ref === "string" ? {} : (ref.options ?? {});
+    const where = formatPath(path);
+    const plugin = table.get(kind, name);
+    if (!plugin) {
+      return yield* new PluginError({
+        kind,
+        name,
+        where: `${file}: ${where}`,
+        detail: "is not registered",
+        known: table.list(kind).map((p) => p.name),
+      });
+    }
+    const decoded = Schema.decodeUnknownEither(plugin.options, { errors: "all", onExcessProperty: "error" })(
+      rawOptions,
+    );
+    if (decoded._tag === "Left") {
+      return yield* new PipelineFileError({
+        file,
+        detail: `options of ${kind} plugin "${name}":\n` +
+          formatParseError(decoded.left, typeof ref === "string" ? path : [...path, "options"]),
+      });
+    }
+    const encoded = Schema.encodeEither(plugin.options)(decoded.right);
+    return {
+      kind,
+      plugin,
+      options: decoded.right,
+      encoded: (encoded._tag === "Right" ? encoded.right : rawOptions) as Record<string, unknown>,
+      path: where,
+    };
+  });
+
+/**
+ * Import custom plugin modules (absolute paths). Each must default-export a plugin
+ * or an array of plugins made with the helpers in mod.ts.
+ */
+export const loadPluginModules = (
+  files: ReadonlyArray<string>,
+): Effect.Effect<ReadonlyArray<AnyPlugin>, PluginError> =>
+  Effect.forEach(files, (file) =>
+    Effect.gen(function* () {
+      const mod = yield* Effect.tryPromise({
+        try: () => import(new URL(`file://${file}`).href) as Promise<Record<string, unknown>>,
+        catch: (e) =>
+          new PluginError({
+            kind: "custom",
+            name: file,
+            where: file,
+            detail: `failed to load: ${String(e).split("\n")[0]}`,
+            known: [],
+          }),
+      });
+      const exported = Array.isArray(mod.default) ? mod.default : [mod.default];
+      const bad = exported.find((p) => !isPlugin(p));
+      if (exported.length === 0 || bad !== undefined) {
+        return yield* new PluginError({
+          kind: "custom",
+          name: file,
+          where: file,
+          detail:
+            "does not default-export a plugin (an object with kind, name, description, options Schema and make, as made by defineShift / defineSelector / … from mod.ts)",
+          known: [],
+        });
+      }
+      return exported as AnyPlugin[];
+    })).pipe(Effect.map((lists) => lists.flat()));
+
+/** Decode an unknown value with a schema, turning errors into a PipelineFileError. */
+export const decodeOrFail = <A, I>(schema: Schema.Schema<A, I>, file: string, value: unknown) =>
+  Schema.decodeUnknown(schema, { errors: "all", onExcessProperty: "error" })(value).pipe(
+    Effect.mapError((e: ParseResult.ParseError) => new PipelineFileError({ file, detail: formatParseError(e) })),
+  );

@@ -1,0 +1,78 @@
+/**
+ * Aggregation: per shift × selection, pick each seed's learning rate by the
+ * validation score, then mean ± standard error of the test metrics over seeds.
+ * @module
+ */
+import type { ResultLine } from "../results.ts";
+
+/** Mean and standard error of a sample (SE = sample std / √n; undefined for n < 2). */
+export const meanAndStandardError = (xs: ReadonlyArray<number>): { mean: number; se: number | undefined; n: number } => {
+  const n = xs.length;
+  if (n === 0) return { mean: NaN, se: undefined, n };
+  const mean = xs.reduce((a, b) => a + b, 0) / n;
+  if (n < 2) return { mean, se: undefined, n };
+  const variance = xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1);
+  return { mean, se: Math.sqrt(variance / n), n };
+};
+
+/** One aggregated cell of the table. */
+export interface Cell {
+  readonly shift: string;
+  readonly selection: string;
+  /** Test metrics: mean ± SE over seeds. */
+  readonly metrics: Readonly<Record<string, { mean: number; se: number | undefined; n: number }>>;
+  /** Learning rate chosen on validation, per seed (null: nothing trained). */
+  readonly chosenLr: ReadonlyArray<number | null>;
+  /** Epoch chosen on validation, per seed. */
+  readonly chosenEpoch: ReadonlyArray<number>;
+  readonly trainedParams: number;
+  /** True for the best selection of its shift (highest mean of the ranking metric). */
+  readonly best: boolean;
+}
+
+/** The aggregated table, shifts and selections in pipeline order. */
+export interface Summary {
+  readonly metric: string;
+  readonly shifts: ReadonlyArray<string>;
+  readonly selections: ReadonlyArray<string>;
+  readonly cells: ReadonlyArray<Cell>;
+}
+
+/**
+ * Aggregate result lines. `metric` ranks learning rates on validation and marks
+ * the best selection; `shifts` / `selections` fix the order.
+ */
+export const aggregate = (
+  lines: ReadonlyArray<ResultLine>,
+  metric: string,
+  shifts: ReadonlyArray<string>,
+  selections: ReadonlyArray<string>,
+): Summary => {
+  const cells: Cell[] = [];
+  for (const shift of shifts) {
+    const row: Cell[] = [];
+    for (const selection of selections) {
+      const mine = lines.filter((l) => l.shift === shift && l.selection === selection);
+      if (mine.length === 0) continue;
+      const seeds = [...new Set(mine.map((l) => l.seed))].sort((a, b) => a - b);
+      // per seed: the trial with the best validation score (ties: the earlier one in the grid)
+      const chosen = seeds.map((s) =>
+        mine.filter((l) => l.seed === s).reduce((best, l) => ((l.val[metric] ?? -Infinity) > (best.val[metric] ?? -Infinity) ? l : best))
+      );
+      const names = Object.keys(chosen[0].test);
+      const metrics = Object.fromEntries(names.map((m) => [m, meanAndStandardError(chosen.map((l) => l.test[m]))]));
+      row.push({
+        shift,
+        selection,
+        metrics,
+        chosenLr: chosen.map((l) => l.lr),
+        chosenEpoch: chosen.map((l) => l.epoch),
+        trainedParams: Math.max(...chosen.map((l) => l.trainedParams)),
+        best: false,
+      });
+    }
+    const top = Math.max(...row.map((c) => c.metrics[metric]?.mean ?? -Infinity));
+    cells.push(...row.map((c) => ({ ...c, best: (c.metrics[metric]?.mean ?? -Infinity) === top })));
+  }
+  return { metric, shifts, selections, cells };
+};

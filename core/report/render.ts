@@ -1,0 +1,92 @@
+/**
+ * Render a Summary as Markdown (a shift × selection table, best per shift in bold,
+ * plus the hyper-parameters chosen on validation), CSV (long format) and JSON.
+ * @module
+ */
+import type { Cell, Summary } from "./aggregate.ts";
+
+/** Context printed above the table. */
+export interface ReportContext {
+  readonly title: string;
+  readonly lines: ReadonlyArray<string>;
+}
+
+const isFraction = (metric: string) => /accuracy/.test(metric);
+
+/** `89.1 ± 0.4` (fractions shown as percentages). */
+export const formatMeanSe = (m: { mean: number; se: number | undefined }, percent: boolean): string => {
+  const scale = percent ? 100 : 1;
+  const digits = percent ? 1 : 3;
+  const mean = (m.mean * scale).toFixed(digits);
+  return m.se === undefined ? mean : `${mean} ± ${(m.se * scale).toFixed(digits)}`;
+};
+
+const cellOf = (s: Summary, shift: string, selection: string): Cell | undefined =>
+  s.cells.find((c) => c.shift === shift && c.selection === selection);
+
+const formatLr = (lr: number | null) => (lr === null ? "–" : lr.toExponential(0));
+
+/** The Markdown report. */
+export const renderMarkdown = (s: Summary, ctx: ReportContext): string => {
+  const percent = isFraction(s.metric);
+  const out: string[] = [`# ${ctx.title}`, "", ...ctx.lines, ""];
+  out.push(
+    `Target test ${s.metric}${percent ? " (%)" : ""}, mean ± standard error over seeds; ` +
+      "learning rate and epoch chosen on target validation; **bold** = best selection for the shift.",
+    "",
+  );
+  out.push(`| selection | ${s.shifts.join(" | ")} |`);
+  out.push(`|---|${s.shifts.map(() => "---:").join("|")}|`);
+  for (const sel of s.selections) {
+    const cells = s.shifts.map((sh) => {
+      const c = cellOf(s, sh, sel);
+      if (!c || !c.metrics[s.metric]) return "";
+      const text = formatMeanSe(c.metrics[s.metric], percent);
+      return c.best ? `**${text}**` : text;
+    });
+    out.push(`| ${sel} | ${cells.join(" | ")} |`);
+  }
+  out.push("", "Chosen on validation (learning rate / epoch, per seed) and trained parameters:", "");
+  out.push(`| selection | ${s.shifts.join(" | ")} | trained params |`);
+  out.push(`|---|${s.shifts.map(() => "---").join("|")}|---:|`);
+  for (const sel of s.selections) {
+    const cells = s.shifts.map((sh) => {
+      const c = cellOf(s, sh, sel);
+      return c ? c.chosenLr.map((lr, i) => `${formatLr(lr)} / ${c.chosenEpoch[i]}`).join(", ") : "";
+    });
+    const params = s.cells.find((c) => c.selection === sel)?.trainedParams ?? 0;
+    out.push(`| ${sel} | ${cells.join(" | ")} | ${params.toLocaleString("en-US")} |`);
+  }
+  return out.join("\n") + "\n";
+};
+
+const csvField = (v: string | number | undefined | null): string => {
+  if (v === undefined || v === null) return "";
+  const t = String(v);
+  return /[",\n]/.test(t) ? `"${t.replace(/"/g, '""')}"` : t;
+};
+
+/** The CSV report: one row per shift × selection × metric. */
+export const renderCsv = (s: Summary): string => {
+  const rows = [["shift", "selection", "metric", "mean", "se", "n", "chosen_lr", "chosen_epoch", "trained_params", "best"]];
+  for (const c of s.cells) {
+    for (const [m, v] of Object.entries(c.metrics)) {
+      rows.push([
+        c.shift,
+        c.selection,
+        m,
+        String(v.mean),
+        v.se === undefined ? "" : String(v.se),
+        String(v.n),
+        c.chosenLr.map((lr) => (lr === null ? "none" : String(lr))).join(" "),
+        c.chosenEpoch.join(" "),
+        String(c.trainedParams),
+        String(c.best),
+      ]);
+    }
+  }
+  return rows.map((r) => r.map(csvField).join(",")).join("\n") + "\n";
+};
+
+/** The JSON report. */
+export const renderJson = (s: Summary, ctx: ReportContext): string => JSON.stringify({ title: ctx.title, context: ctx.lines, ...s }, null, 2) + "\n";

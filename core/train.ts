@@ -1,0 +1,204 @@
+/**
+ * The training loop (our own, not `model.fit`): seeded batch order, Adam with one
+ * learning-rate multiplier per trainable variable (0 = frozen: never updated and
+ * never given a gradient), batch-norm in `train` mode for pre-training or `eval`
+ * mode (running statistics frozen) for fine-tuning, NaN/Inf loss detection.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import "./gradients.ts";
+import { Effect } from "effect";
+import type { Model, NamedVariable } from "./model.ts";
+import type { Split } from "./dataset.ts";
+import { imageSize } from "./dataset.ts";
+import type { Rng } from "./random.ts";
+import { TrainingError } from "./errors.ts";
+
+/** Adam hyper-parameters (PyTorch's defaults). */
+const BETA1 = 0.9;
+const BETA2 = 0.999;
+const EPSILON = 1e-8;
+
+/** Settings of one training run. */
+export interface TrainSettings {
+  readonly epochs: number;
+  readonly batchSize: number;
+  readonly learningRate: number;
+  /** `train`: batch-norm uses batch statistics and updates running ones; `eval`: frozen. */
+  readonly batchNormMode: "train" | "eval";
+  /** Learning-rate multiplier per variable name for an epoch; absent or 0 = frozen. */
+  readonly multipliers: (epoch: number) => ReadonlyMap<string, number>;
+  /** Batch order stream. */
+  readonly rng: Rng;
+  /** Names what is trained, for error messages (`pre-training resnet-mini`, `trial 3f2a…`). */
+  readonly what: string;
+  /** Called after each epoch with the mean training loss. */
+  readonly onEpoch?: (epoch: number, meanLoss: number) => Effect.Effect<void, TrainingError>;
+}
+
+/** What a training run did. */
+export interface TrainReport {
+  readonly epochLosses: ReadonlyArray<number>;
+  /** Steps taken per variable name (0 for variables never trained). */
+  readonly stepsByVariable: ReadonlyMap<string, number>;
+}
+
+/** Per-variable Adam state, created on first use and disposed at the end. */
+interface AdamSlot {
+  readonly m: tf.Variable;
+  readonly v: tf.Variable;
+  step: number;
+}
+
+/** Float32 NHWC batch tensor for `indices` of a split (uint8 converted here, per batch). */
+export const batchImages = (
+  split: Split,
+  shape: readonly [number, number, number],
+  indices: ArrayLike<number>,
+): tf.Tensor4D => {
+  const size = imageSize(shape);
+  const out = new Float32Array(indices.length * size);
+  const src = split.images;
+  if (src instanceof Uint8Array) {
+    for (let i = 0; i < indices.length; i++) {
+      const base = indices[i] * size;
+      const o = i * size;
+      for (let k = 0; k < size; k++) out[o + k] = src[base + k] / 255;
+    }
+  } else {
+    for (let i = 0; i < indices.length; i++) {
+      out.set(src.subarray(indices[i] * size, (indices[i] + 1) * size), i * size);
+    }
+  }
+  return tf.tensor4d(out, [indices.length, shape[0], shape[1], shape[2]]);
+};
+
+const batchLabels = (split: Split, indices: ArrayLike<number>): Int32Array => {
+  const out = new Int32Array(indices.length);
+  for (let i = 0; i < indices.length; i++) out[i] = split.labels[indices[i]];
+  return out;
+};
+
+/**
+ * Train `model` on `data` in place. Only variables with a positive multiplier in an
+ * epoch are differentiated and updated in that epoch.
+ */
+export const train = (
+  model: Model,
+  data: Split,
+  settings: TrainSettings,
+): Effect.Effect<TrainReport, TrainingError> =>
+  Effect.gen(function* () {
+    const slots = new Map<string, AdamSlot>();
+    const steps = new Map<string, number>(model.params.map((p) => [p.name, 0]));
+    const losses: number[] = [];
+    try {
+      for (let epoch = 0; epoch < settings.epochs; epoch++) {
+        let mult: ReadonlyMap<string, number>;
+        try {
+          mult = settings.multipliers(epoch);
+        } catch (e) {
+          return yield* new TrainingError({
+            what: settings.what,
+            detail: `choosing the layers to train for epoch ${epoch + 1} failed: ${e instanceof Error ? e.message : String(e)}`,
+            fix: "Check the selection's options against the model's layer groups.",
+          });
+        }
+        const active: NamedVariable[] = model.params.filter((p) => (mult.get(p.name) ?? 0) > 0);
+        const order = settings.rng.permutation(data.count);
+        let lossSum = 0;
+        let batches = 0;
+        if (active.length > 0) {
+          for (let start = 0; start < data.count; start += settings.batchSize) {
+            const idx = order.subarray(start, Math.min(start + settings.batchSize, data.count));
+            // A batch of one breaks batch-norm statistics; skip a trailing singleton in train mode.
+            if (idx.length < 2 && settings.batchNormMode === "train") continue;
+            const loss = step(model, data, idx, active, mult, slots, settings);
+            if (!Number.isFinite(loss)) {
+              return yield* new TrainingError({
+                what: settings.what,
+                detail: `the loss became ${loss} at epoch ${epoch + 1}, batch ${batches + 1} (learning rate ${settings.learningRate})`,
+                fix: "Lower the learning rate (or remove it from the grid) or check the data for NaN values.",
+              });
+            }
+            for (const p of active) steps.set(p.name, (steps.get(p.name) ?? 0) + 1);
+            lossSum += loss;
+            batches++;
+          }
+        }
+        const meanLoss = batches > 0 ? lossSum / batches : NaN;
+        losses.push(meanLoss);
+        if (settings.onEpoch) yield* settings.onEpoch(epoch, meanLoss);
+      }
+    } finally {
+      for (const s of slots.values()) {
+        s.m.dispose();
+        s.v.dispose();
+      }
+    }
+    return { epochLosses: losses, stepsByVariable: steps };
+  });
+
+/** One Adam step on one batch; returns the batch loss. */
+const step = (
+  model: Model,
+  data: Split,
+  idx: Int32Array,
+  active: ReadonlyArray<NamedVariable>,
+  mult: ReadonlyMap<string, number>,
+  slots: Map<string, AdamSlot>,
+  settings: TrainSettings,
+): number => {
+  for (const p of active) {
+    if (!slots.has(p.name)) {
+      slots.set(p.name, {
+        m: tf.variable(tf.zerosLike(p.variable), false),
+        v: tf.variable(tf.zerosLike(p.variable), false),
+        step: 0,
+      });
+    }
+  }
+  return tf.tidy(() => {
+    const x = batchImages(data, model.inputShape, idx);
+    const y = tf.oneHot(tf.tensor1d(batchLabels(data, idx), "int32"), model.numClasses);
+    let updates: ReadonlyArray<readonly [tf.Variable, tf.Tensor]> = [];
+    const { value, grads } = tf.variableGrads(() => {
+      const out = model.forward(x, settings.batchNormMode);
+      // f runs in its own tidy scope: keep the new running statistics past it.
+      updates = out.stateUpdates.map(([variable, next]) => [variable, tf.keep(next)] as const);
+      return tf.losses.softmaxCrossEntropy(y, out.logits) as tf.Scalar;
+    }, active.map((p) => p.variable));
+    for (const p of active) {
+      const g = grads[p.variable.name];
+      const slot = slots.get(p.name)!;
+      slot.step++;
+      const lr = settings.learningRate * (mult.get(p.name) ?? 0);
+      const m = tf.add(tf.mul(slot.m, BETA1), tf.mul(g, 1 - BETA1));
+      const v = tf.add(tf.mul(slot.v, BETA2), tf.mul(tf.square(g), 1 - BETA2));
+      slot.m.assign(m);
+      slot.v.assign(v);
+      const stepSize = lr / (1 - Math.pow(BETA1, slot.step));
+      const denom = tf.add(tf.sqrt(tf.div(v, 1 - Math.pow(BETA2, slot.step))), EPSILON);
+      p.variable.assign(tf.sub(p.variable, tf.mul(tf.div(m, denom), stepSize)));
+    }
+    for (const [variable, next] of updates) {
+      variable.assign(next);
+      next.dispose();
+    }
+    return value.dataSync()[0];
+  });
+};
+
+/** Logits of the model on every example of a split (eval mode), row-major. */
+export const predict = (model: Model, data: Split, batchSize = 256): Float32Array => {
+  const out = new Float32Array(data.count * model.numClasses);
+  for (let start = 0; start < data.count; start += batchSize) {
+    const end = Math.min(start + batchSize, data.count);
+    const idx = new Int32Array(end - start);
+    for (let i = 0; i < idx.length; i++) idx[i] = start + i;
+    const logits = tf.tidy(() => model.forward(batchImages(data, model.inputShape, idx), "eval").logits);
+    out.set(logits.dataSync(), start * model.numClasses);
+    logits.dispose();
+  }
+  return out;
+};

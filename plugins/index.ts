@@ -1,0 +1,24 @@
+/**
+ * The built-in plugins: every dataset, model, shift, selector and evaluator that
+ * ships with scalpel.
+ * @module
+ */
+import type { AnyPlugin } from "../core/plugin.ts";
+import mnist from "./datasets/mnist.ts";
+import smallCnn from "./models/small_cnn.ts";
+import resnetMini from "./models/resnet_mini.ts";
+import corruption from "./shifts/corruption.ts";
+import labelPermutation from "./shifts/label_permutation.ts";
+import { staticSelectors } from "./selectors/static.ts";
+import accuracy from "./evaluators/accuracy.ts";
+
+/** Every built-in plugin. */
+export const builtinPlugins: ReadonlyArray<AnyPlugin> = [
+  mnist,
+  smallCnn,
+  resnetMini,
+  corruption,
+  labelPermutation,
+  ...staticSelectors,
+  accuracy,
+];

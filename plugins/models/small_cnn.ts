@@ -1,0 +1,51 @@
+/**
+ * `small-cnn`: conv 16 (3×3, same, relu) → maxpool 2 → conv 32 (3×3, same, relu)
+ * → maxpool 2 → flatten → dense 64 relu → dense K.
+ * Groups: block1 = first conv, block2 = second conv, block3 = dense 64, head = last dense.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { Effect, Schema } from "effect";
+import { defineModel } from "../../core/plugin.ts";
+import { type Model, VariableBuilder } from "../../core/model.ts";
+import { convKernel, denseParams, zeroBias } from "./layers.ts";
+
+/** The small-cnn model plugin. */
+export default defineModel({
+  name: "small-cnn",
+  description: "two 3×3 conv layers (16, 32) with max-pooling, dense 64, dense head; groups block1..block3, head",
+  options: Schema.Struct({}),
+  make: () =>
+    Effect.succeed({
+      build: ({ inputShape, numClasses }, rng): Model => {
+        const [h, w, c] = inputShape;
+        const b = new VariableBuilder();
+        const k1 = convKernel(b, rng, "block1/conv", "block1", 3, c, 16);
+        const b1 = zeroBias(b, "block1/conv", "block1", 16);
+        const k2 = convKernel(b, rng, "block2/conv", "block2", 3, 16, 32);
+        const b2 = zeroBias(b, "block2/conv", "block2", 32);
+        const flat = Math.floor(Math.floor(h / 2) / 2) * Math.floor(Math.floor(w / 2) / 2) * 32;
+        const d1 = denseParams(b, rng, "block3/dense", "block3", flat, 64);
+        const d2 = denseParams(b, rng, "head/dense", "head", 64, numClasses);
+        return {
+          architecture: "small-cnn",
+          inputShape,
+          numClasses,
+          groups: ["block1", "block2", "block3", "head"],
+          firstLayer: ["block1/conv/kernel", "block1/conv/bias"],
+          params: b.params,
+          state: b.state,
+          forward: (x) => {
+            let y: tf.Tensor4D = tf.fused.conv2d({ x, filter: k1 as tf.Tensor4D, strides: 1, pad: "same", bias: b1, activation: "relu" });
+            y = tf.maxPool(y, 2, 2, "valid");
+            y = tf.fused.conv2d({ x: y, filter: k2 as tf.Tensor4D, strides: 1, pad: "same", bias: b2, activation: "relu" });
+            y = tf.maxPool(y, 2, 2, "valid");
+            const f = tf.reshape(y, [y.shape[0], flat]) as tf.Tensor2D;
+            const hdn = tf.fused.matMul({ a: f, b: d1.kernel as tf.Tensor2D, bias: d1.bias, activation: "relu" });
+            const logits = tf.fused.matMul({ a: hdn, b: d2.kernel as tf.Tensor2D, bias: d2.bias }) as tf.Tensor2D;
+            return { logits, stateUpdates: [] };
+          },
+        };
+      },
+    }),
+});
