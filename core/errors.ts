@@ -13,9 +13,12 @@ export class PipelineFileError extends Data.TaggedError("PipelineFileError")<{
   readonly file: string;
   /** What is wrong, with the path inside the file (`shifts[1].options.severity: …`). */
   readonly detail: string;
+  /** True when the file could not be read at all. */
+  readonly unreadable?: boolean;
 }> {
   /** One paragraph for a person. */
   describe(): string {
+    if (this.unreadable) return `Pipeline file ${this.file} ${this.detail}. Check the path.`;
     return `Pipeline file ${this.file} is not valid:\n${this.detail}\nFix the file (\`scalpel validate ${this.file}\` checks it without running).`;
   }
 }

@@ -139,7 +139,15 @@ export const train = (
     return { epochLosses: losses, stepsByVariable: steps };
   });
 
-/** One Adam step on one batch; returns the batch loss. */
+/** A non-trainable variable of zeros shaped like `like` (the temporary is released). */
+const zeroVariable = (like: tf.Tensor): tf.Variable => {
+  const zeros = tf.zerosLike(like);
+  const v = tf.variable(zeros, false);
+  zeros.dispose();
+  return v;
+};
+
+/** One Adam step on one batch; returns the batch loss (the step is skipped when it is not finite). */
 const step = (
   model: Model,
   data: Split,
@@ -151,11 +159,7 @@ const step = (
 ): number => {
   for (const p of active) {
     if (!slots.has(p.name)) {
-      slots.set(p.name, {
-        m: tf.variable(tf.zerosLike(p.variable), false),
-        v: tf.variable(tf.zerosLike(p.variable), false),
-        step: 0,
-      });
+      slots.set(p.name, { m: zeroVariable(p.variable), v: zeroVariable(p.variable), step: 0 });
     }
   }
   return tf.tidy(() => {
@@ -168,6 +172,11 @@ const step = (
       updates = out.stateUpdates.map(([variable, next]) => [variable, tf.keep(next)] as const);
       return tf.losses.softmaxCrossEntropy(y, out.logits) as tf.Scalar;
     }, active.map((p) => p.variable));
+    const loss = value.dataSync()[0];
+    if (!Number.isFinite(loss)) {
+      for (const [, next] of updates) next.dispose();
+      return loss; // the caller stops; a diverged step is never applied
+    }
     for (const p of active) {
       const g = grads[p.variable.name];
       const slot = slots.get(p.name)!;
@@ -185,7 +194,7 @@ const step = (
       variable.assign(next);
       next.dispose();
     }
-    return value.dataSync()[0];
+    return loss;
   });
 };
 

@@ -55,7 +55,8 @@ export const loadPipeline = (
       Effect.mapError((e) =>
         new PipelineFileError({
           file,
-          detail: `  cannot be read: ${e._tag === "SystemError" && e.reason === "NotFound" ? "no such file" : e.message}`,
+          detail: `cannot be read: ${e._tag === "SystemError" && e.reason === "NotFound" ? "no such file" : e.message}`,
+          unreadable: true,
         })
       ),
     );

@@ -20,7 +20,7 @@ import { PluginError, type UserError } from "../errors.ts";
 import type { Resolved } from "../registry.ts";
 import { type ResolvedPipeline, refJson, resolvedJson } from "./load.ts";
 import { expandTrials, type Trial } from "./expand.ts";
-import { pretrained } from "../pretrain.ts";
+import { type Pretrained, pretrained, pretrainKey } from "../pretrain.ts";
 import { appendLine, contentHash, openRunDirectory, readJsonLines, RUN_FILES, writeFileAtomic } from "../store.ts";
 import type { Metrics, ResultLine } from "../results.ts";
 import { aggregate, type Summary } from "../report/aggregate.ts";
@@ -220,6 +220,7 @@ export const runPipeline = (
     if (done.size > 0) yield* opts.log(`resuming: ${done.size} of ${trials.length} trials already finished in ${opts.outDir}`);
 
     const lines: ResultLine[] = [...done.values()];
+    const pretrainedByKey = new Map<string, Pretrained>();
     const models = new Map<number, Model>();
     const modelFor = (numClasses: number) =>
       Effect.gen(function* () {
@@ -241,20 +242,22 @@ export const runPipeline = (
       if (todo.length === 0) continue;
       const { source, target } = domains[s];
       const numClasses = source.classNames.length;
-      const pre = yield* pretrained(
+      const spec = {
+        model: refJson(p.model),
+        dataset: refJson(p.dataset),
+        sourceKey: made.shifts[s].sourceKey,
+        seed: p.settings.seed,
+        budget: p.settings.pretrain,
+        backend: backend.name,
+      };
+      const pre = pretrainedByKey.get(pretrainKey(spec)) ?? (yield* pretrained(
         () => made.model.build({ inputShape: base.shape, numClasses }, rngFor(p.settings.seed, ["model", "init"])),
         source,
-        {
-          model: refJson(p.model),
-          dataset: refJson(p.dataset),
-          sourceKey: made.shifts[s].sourceKey,
-          seed: p.settings.seed,
-          budget: p.settings.pretrain,
-          backend: backend.name,
-        },
+        spec,
         opts.cacheDir,
         opts.log,
-      );
+      ));
+      pretrainedByKey.set(pre.key, pre);
       const model = yield* modelFor(numClasses);
       for (const seed of [...new Set(todo.map((t) => t.seed))]) {
         const splits = yield* targetSplits(p, s, target, seed);

