@@ -27,10 +27,15 @@ const timestamp = () => new Date().toISOString().replace(/[-:]/g, "").replace(/\
 const run = Command.make("run", {
   pipeline: pipelineArg,
   out: Options.text("out").pipe(
-    Options.withDescription("run directory (default: runs/<name>/<timestamp>); an existing run of the same pipeline is resumed"),
+    Options.withDescription(
+      "run directory (default: runs/<name>/<timestamp>); an existing run of the same pipeline is resumed",
+    ),
     Options.optional,
   ),
-  seed: Options.integer("seed").pipe(Options.withDescription("root seed (overrides the file's `seed`)"), Options.optional),
+  seed: Options.integer("seed").pipe(
+    Options.withDescription("root seed (overrides the file's `seed`)"),
+    Options.optional,
+  ),
   backend: Options.choice("backend", backendChoices).pipe(
     Options.withDescription("tensor backend (overrides the file's `backend`)"),
     Options.optional,
@@ -80,7 +85,11 @@ const plugins = Command.make("plugins", {}, () =>
       for (const p of registry.list(kind)) {
         const schema = JSONSchema.make(Schema.encodedSchema(p.options)) as { properties?: Record<string, unknown> };
         const opts = Object.keys(schema.properties ?? {});
-        yield* Console.log(`  ${p.name.padEnd(18)} ${p.description}${opts.length ? `\n${" ".repeat(21)}options: ${opts.join(", ")}` : ""}`);
+        yield* Console.log(
+          `  ${p.name.padEnd(18)} ${p.description}${
+            opts.length ? `\n${" ".repeat(21)}options: ${opts.join(", ")}` : ""
+          }`,
+        );
       }
     }
   })).pipe(Command.withDescription("list the registered plugins and their options"));

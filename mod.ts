@@ -21,12 +21,12 @@ import type { UserError } from "./core/errors.ts";
 export { Effect, Schema } from "effect";
 export {
   type AnyPlugin,
+  type DatasetImpl,
   defineDataset,
   defineEvaluator,
   defineModel,
   defineSelector,
   defineShift,
-  type DatasetImpl,
   type Domains,
   type EvaluationInput,
   type EvaluatorImpl,

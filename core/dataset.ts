@@ -29,8 +29,7 @@ export interface Dataset {
 }
 
 /** Number of values in one image of `shape`. */
-export const imageSize = (shape: readonly [number, number, number]): number =>
-  shape[0] * shape[1] * shape[2];
+export const imageSize = (shape: readonly [number, number, number]): number => shape[0] * shape[1] * shape[2];
 
 /** A new split holding the examples at `indices` (in that order). */
 export const take = (
@@ -53,9 +52,7 @@ export const take = (
     labels[i] = split.labels[j];
     if (groups && split.groups) groups[i] = split.groups[j];
   }
-  return groups
-    ? { images, labels, groups, count: indices.length }
-    : { images, labels, count: indices.length };
+  return groups ? { images, labels, groups, count: indices.length } : { images, labels, count: indices.length };
 };
 
 /** Images of a split as float32 in [0, 1] (copies uint8 data; returns float data as is). */

@@ -34,9 +34,7 @@ export class PluginError extends Data.TaggedError("PluginError")<{
   readonly known: ReadonlyArray<string>;
 }> {
   describe(): string {
-    const known = this.known.length > 0
-      ? ` Known ${this.kind} plugins: ${this.known.join(", ")}.`
-      : "";
+    const known = this.known.length > 0 ? ` Known ${this.kind} plugins: ${this.known.join(", ")}.` : "";
     return `${this.where}: ${this.kind} plugin "${this.name}" ${this.detail}.${known}`;
   }
 }

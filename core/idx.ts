@@ -51,7 +51,9 @@ export const parseIdx = (bytes: Uint8Array, expectedDims?: number): IdxArray => 
   const ndims = bytes[3];
   if (dtype !== 0x08) {
     throw new IdxFormatError(
-      `data type 0x${dtype.toString(16)} (${DTYPE_NAMES[dtype] ?? "unknown"}) is not supported; only unsigned byte (0x08) images and labels are`,
+      `data type 0x${dtype.toString(16)} (${
+        DTYPE_NAMES[dtype] ?? "unknown"
+      }) is not supported; only unsigned byte (0x08) images and labels are`,
     );
   }
   if (expectedDims !== undefined && ndims !== expectedDims) {

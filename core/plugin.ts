@@ -116,8 +116,10 @@ export interface Plugin<K extends PluginKind = PluginKind, O = unknown> {
 // deno-lint-ignore no-explicit-any
 export type AnyPlugin = Plugin<PluginKind, any>;
 
-const definer = <K extends PluginKind>(kind: K) =>
-<O>(spec: Omit<Plugin<K, O>, "kind">): Plugin<K, O> => ({ kind, ...spec });
+const definer = <K extends PluginKind>(kind: K) => <O>(spec: Omit<Plugin<K, O>, "kind">): Plugin<K, O> => ({
+  kind,
+  ...spec,
+});
 
 /** Define a dataset plugin. */
 export const defineDataset = definer("dataset");

@@ -77,19 +77,31 @@ export const pretrained = (
     if (hit) {
       const loaded = yield* Effect.all([fs.readFile(weightsFile), fs.readFileString(metaFile)]).pipe(
         Effect.flatMap(([bytes, meta]) =>
-          Effect.try(() => ({ weights: decodeSnapshot(bytes), meta: JSON.parse(meta) as { sourceTestAccuracy: number } }))
+          Effect.try(() => ({
+            weights: decodeSnapshot(bytes),
+            meta: JSON.parse(meta) as { sourceTestAccuracy: number },
+          }))
         ),
         Effect.option,
       );
       if (loaded._tag === "Some") {
         yield* log(`pre-trained ${spec.model[Object.keys(spec.model)[0]]} loaded from cache (${key})`);
-        return { key, weights: loaded.value.weights, sourceTestAccuracy: loaded.value.meta.sourceTestAccuracy, cached: true };
+        return {
+          key,
+          weights: loaded.value.weights,
+          sourceTestAccuracy: loaded.value.meta.sourceTestAccuracy,
+          cached: true,
+        };
       }
       yield* log(`cached model ${key} is unreadable; pre-training again`);
     }
     const { budget } = spec;
     const data = budget.examples !== undefined && budget.examples < source.train.count
-      ? take(source.train, source.shape, rngFor(spec.seed, ["pretrain", "examples"]).permutation(source.train.count).subarray(0, budget.examples))
+      ? take(
+        source.train,
+        source.shape,
+        rngFor(spec.seed, ["pretrain", "examples"]).permutation(source.train.count).subarray(0, budget.examples),
+      )
       : source.train;
     const model = yield* Effect.acquireRelease(Effect.sync(build), (m) => Effect.sync(() => disposeModel(m)));
     const all = new Map(model.params.map((p) => [p.name, 1]));

@@ -5,9 +5,7 @@
  * Generator: xoroshiro128+ from `pure-rand`.
  * @module
  */
-import {
-  xoroshiro128plusFromState,
-} from "pure-rand/generator/xoroshiro128plus";
+import { xoroshiro128plusFromState } from "pure-rand/generator/xoroshiro128plus";
 import { uniformFloat64 } from "pure-rand/distribution/uniformFloat64";
 import { uniformInt } from "pure-rand/distribution/uniformInt";
 import type { RandomGenerator } from "pure-rand/types/RandomGenerator";

@@ -11,10 +11,15 @@ import { RunDirectoryError } from "./errors.ts";
 
 /** Stable JSON: object keys sorted, so equal values hash equally. */
 export const stableJson = (value: unknown): string =>
-  JSON.stringify(value, (_k, v) =>
-    v !== null && typeof v === "object" && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : v);
+  JSON.stringify(
+    value,
+    (_k, v) =>
+      v !== null && typeof v === "object" && !Array.isArray(v)
+        ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
+        : v,
+  );
 
 /** Hex SHA-256 of the stable JSON of `value`, cut to `length` characters. */
 export const contentHash = (value: unknown, length = 16): string =>
@@ -30,7 +35,11 @@ export const RUN_FILES = {
 } as const;
 
 const ioError = (dir: string, what: string) => (e: { message: string }) =>
-  new RunDirectoryError({ dir, detail: `${what} failed (${e.message})`, fix: "Check the permissions and free space of that directory." });
+  new RunDirectoryError({
+    dir,
+    detail: `${what} failed (${e.message})`,
+    fix: "Check the permissions and free space of that directory.",
+  });
 
 /** Write a whole file atomically (temporary file, then rename). */
 export const writeFileAtomic = (file: string, content: string | Uint8Array) =>
@@ -102,7 +111,8 @@ export const openRunDirectory = (dir: string, resolvedJsonText: string) =>
         if (stableJson(previous.pipeline) !== stableJson(current.pipeline)) {
           return yield* new RunDirectoryError({
             dir,
-            detail: "holds a run of a different pipeline (its pipeline.resolved.json differs), so results would not be comparable",
+            detail:
+              "holds a run of a different pipeline (its pipeline.resolved.json differs), so results would not be comparable",
             fix: "Choose another --out directory, or delete this one to start over.",
           });
         }

@@ -100,7 +100,9 @@ export const train = (
         } catch (e) {
           return yield* new TrainingError({
             what: settings.what,
-            detail: `choosing the layers to train for epoch ${epoch + 1} failed: ${e instanceof Error ? e.message : String(e)}`,
+            detail: `choosing the layers to train for epoch ${epoch + 1} failed: ${
+              e instanceof Error ? e.message : String(e)
+            }`,
             fix: "Check the selection's options against the model's layer groups.",
           });
         }
@@ -117,7 +119,9 @@ export const train = (
             if (!Number.isFinite(loss)) {
               return yield* new TrainingError({
                 what: settings.what,
-                detail: `the loss became ${loss} at epoch ${epoch + 1}, batch ${batches + 1} (learning rate ${settings.learningRate})`,
+                detail: `the loss became ${loss} at epoch ${epoch + 1}, batch ${
+                  batches + 1
+                } (learning rate ${settings.learningRate})`,
                 fix: "Lower the learning rate (or remove it from the grid) or check the data for NaN values.",
               });
             }

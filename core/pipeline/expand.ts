@@ -5,7 +5,7 @@
  * @module
  */
 import { contentHash } from "../store.ts";
-import { type ResolvedPipeline, refJson } from "./load.ts";
+import { refJson, type ResolvedPipeline } from "./load.ts";
 
 /** One unit of work: fine-tune from the pre-trained weights and evaluate. */
 export interface Trial {

@@ -12,13 +12,22 @@ import { FileSystem, Path } from "@effect/platform";
 import type { Dataset, Split } from "../dataset.ts";
 import { take } from "../dataset.ts";
 import { disposeModel, type Model, restore, type Snapshot } from "../model.ts";
-import type { DatasetImpl, Domains, EvaluatorImpl, ImplOf, ModelImpl, PluginKind, SelectorImpl, ShiftImpl } from "../plugin.ts";
+import type {
+  DatasetImpl,
+  Domains,
+  EvaluatorImpl,
+  ImplOf,
+  ModelImpl,
+  PluginKind,
+  SelectorImpl,
+  ShiftImpl,
+} from "../plugin.ts";
 import { rngFor } from "../random.ts";
 import { predict, train } from "../train.ts";
 import { balancedSamples } from "../splits.ts";
 import { PluginError, type UserError } from "../errors.ts";
 import type { Resolved } from "../registry.ts";
-import { type ResolvedPipeline, refJson, resolvedJson } from "./load.ts";
+import { refJson, resolvedJson, type ResolvedPipeline } from "./load.ts";
 import { expandTrials, type Trial } from "./expand.ts";
 import { type Pretrained, pretrained, pretrainKey } from "../pretrain.ts";
 import { appendLine, contentHash, openRunDirectory, readJsonLines, RUN_FILES, writeFileAtomic } from "../store.ts";
@@ -54,7 +63,8 @@ interface Made {
   readonly evaluators: ReadonlyArray<EvaluatorImpl>;
 }
 
-const make = <K extends PluginKind>(r: Resolved<K>) => r.plugin.make(r.options) as Effect.Effect<ImplOf[K], UserError, FileSystem.FileSystem | Path.Path>;
+const make = <K extends PluginKind>(r: Resolved<K>) =>
+  r.plugin.make(r.options) as Effect.Effect<ImplOf[K], UserError, FileSystem.FileSystem | Path.Path>;
 
 /** Make every plugin implementation (decoding already happened in loadPipeline). */
 export const makeAll = (p: ResolvedPipeline) =>
@@ -108,7 +118,12 @@ const targetSplits = (p: ResolvedPipeline, shiftIndex: number, target: Dataset, 
       const id = contentHash(refJson(p.shifts[shiftIndex]));
       const k = target.classNames.length;
       const { train: nTrain, val: nVal, test: nTest } = p.settings.target;
-      const [trainIdx, valIdx] = balancedSamples(target.train, k, [nTrain, nVal], rngFor(p.settings.seed, ["target", id, seed]));
+      const [trainIdx, valIdx] = balancedSamples(
+        target.train,
+        k,
+        [nTrain, nVal],
+        rngFor(p.settings.seed, ["target", id, seed]),
+      );
       const [testIdx] = balancedSamples(target.test, k, [nTest], rngFor(p.settings.seed, ["target-test", id]));
       return {
         train: take(target.train, target.shape, trainIdx),
@@ -121,7 +136,9 @@ const targetSplits = (p: ResolvedPipeline, shiftIndex: number, target: Dataset, 
         kind: "shift",
         name: p.shifts[shiftIndex].plugin.name,
         where: `${p.file}: target`,
-        detail: `cannot provide the target splits: ${e instanceof Error ? e.message : String(e)}; lower target.train / target.val / target.test`,
+        detail: `cannot provide the target splits: ${
+          e instanceof Error ? e.message : String(e)
+        }; lower target.train / target.val / target.test`,
         known: [],
       }),
   });
@@ -152,7 +169,9 @@ const runTrial = (
       learningRate: trial.lr,
       batchNormMode: "eval",
       multipliers: (epoch) => selector.multipliers({ model, epoch, epochs }),
-      rng: rngFor(p.settings.seed, ["trial", trial.key, "batches"]),
+      // Common random numbers: every selection and learning rate of a (shift, seed) sees the same
+      // batch order, so differences between cells come from the layers tuned, not from the shuffle.
+      rng: rngFor(p.settings.seed, ["batches", contentHash(refJson(p.shifts[trial.shiftIndex])), trial.seed]),
       what: `trial ${trial.key} (${label}, seed ${trial.seed}, lr ${trial.lr})`,
       onEpoch: (epoch) =>
         Effect.sync(() => {
@@ -217,7 +236,9 @@ export const runPipeline = (
     const previous = yield* readJsonLines<ResultLine>(resultsFile);
     const keys = new Set(trials.map((t) => t.key));
     const done = new Map(previous.filter((l) => keys.has(l.key)).map((l) => [l.key, l]));
-    if (done.size > 0) yield* opts.log(`resuming: ${done.size} of ${trials.length} trials already finished in ${opts.outDir}`);
+    if (done.size > 0) {
+      yield* opts.log(`resuming: ${done.size} of ${trials.length} trials already finished in ${opts.outDir}`);
+    }
 
     const lines: ResultLine[] = [...done.values()];
     const pretrainedByKey = new Map<string, Pretrained>();
@@ -227,7 +248,9 @@ export const runPipeline = (
         const existing = models.get(numClasses);
         if (existing) return existing;
         const m = yield* Effect.acquireRelease(
-          Effect.sync(() => made.model.build({ inputShape: base.shape, numClasses }, rngFor(p.settings.seed, ["model", "init"]))),
+          Effect.sync(() =>
+            made.model.build({ inputShape: base.shape, numClasses }, rngFor(p.settings.seed, ["model", "init"]))
+          ),
           (m) => Effect.sync(() => disposeModel(m)),
         );
         models.set(numClasses, m);
@@ -275,7 +298,9 @@ export const runPipeline = (
           ran++;
           yield* opts.log(
             `[${finished}/${trials.length}] ${line.shift} × ${line.selection} seed ${line.seed} lr ${trial.lr}: ` +
-              `val ${metric} ${fmt(line.val[metric])}, test ${fmt(line.test[metric])} (epoch ${line.epoch}, ${line.seconds} s)`,
+              `val ${metric} ${fmt(line.val[metric])}, test ${
+                fmt(line.test[metric])
+              } (epoch ${line.epoch}, ${line.seconds} s)`,
           );
         }
       }
@@ -292,8 +317,17 @@ export const runPipeline = (
       lines: [
         `- dataset: ${p.dataset.plugin.name}, model: ${p.model.plugin.name}, backend: ${backend.name}, root seed ${p.settings.seed}, ${p.settings.seeds} fine-tuning seed(s)`,
         `- target examples: ${p.settings.target.train} train / ${p.settings.target.val} validation / ${p.settings.target.test} test; ` +
-        `fine-tuning up to ${p.settings.finetune.epochs} epochs, learning rates ${p.settings.finetune.learningRates.join(", ")}`,
-        `- pre-training: ${p.settings.pretrain.epochs} epochs on ${p.settings.pretrain.examples ?? "all"} source examples`,
+        `fine-tuning up to ${p.settings.finetune.epochs} epochs, learning rates ${
+          p.settings.finetune.learningRates.join(", ")
+        }`,
+        `- pre-training: ${p.settings.pretrain.epochs} epochs on ${
+          p.settings.pretrain.examples ?? "all"
+        } source examples` +
+        (pretrainedByKey.size > 0
+          ? `; source test accuracy ${
+            [...pretrainedByKey.values()].map((m) => `${(100 * m.sourceTestAccuracy).toFixed(1)} %`).join(", ")
+          }`
+          : ""),
       ],
     };
     const markdown = renderMarkdown(summary, ctx);
@@ -307,5 +341,3 @@ const fmt = (x: number | undefined) => (x === undefined ? "?" : x.toFixed(4));
 
 /** Tensors currently alive in the tfjs engine (tests check it is unchanged by a run). */
 export const liveTensors = (): number => tf.memory().numTensors;
-
-

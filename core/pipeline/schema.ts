@@ -11,9 +11,13 @@ import { backendChoices } from "../backend.ts";
 const pluginRef = <K extends string>(kind: K) =>
   Schema.Union(
     Schema.String,
-    Schema.Struct({ [kind]: Schema.String, options: Schema.optional(Schema.Unknown) } as {
-      [P in K]: typeof Schema.String;
-    } & { options: Schema.optional<typeof Schema.Unknown> }),
+    Schema.Struct(
+      { [kind]: Schema.String, options: Schema.optional(Schema.Unknown) } as
+        & {
+          [P in K]: typeof Schema.String;
+        }
+        & { options: Schema.optional<typeof Schema.Unknown> },
+    ),
   ).annotations({
     description: `a ${kind} plugin: its name, or { ${kind}: name, options: {...} }`,
   });
@@ -95,7 +99,9 @@ export const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
 export const formatParseError = (error: ParseResult.ParseError, prefix: ReadonlyArray<PropertyKey> = []): string => {
   const issues = ParseResult.ArrayFormatter.formatErrorSync(error);
   const key = (path: ReadonlyArray<PropertyKey>) => path.map(String).join("\u0000");
-  const explained = new Set(issues.filter((i) => !/^Expected undefined, actual/.test(i.message)).map((i) => key(i.path)));
+  const explained = new Set(
+    issues.filter((i) => !/^Expected undefined, actual/.test(i.message)).map((i) => key(i.path)),
+  );
   return issues
     // an optional field reports "Expected undefined" beside the real reason: keep the real one
     .filter((i) => !(/^Expected undefined, actual/.test(i.message) && explained.has(key(i.path))))

@@ -6,7 +6,9 @@
 import type { ResultLine } from "../results.ts";
 
 /** Mean and standard error of a sample (SE = sample std / √n; undefined for n < 2). */
-export const meanAndStandardError = (xs: ReadonlyArray<number>): { mean: number; se: number | undefined; n: number } => {
+export const meanAndStandardError = (
+  xs: ReadonlyArray<number>,
+): { mean: number; se: number | undefined; n: number } => {
   const n = xs.length;
   if (n === 0) return { mean: NaN, se: undefined, n };
   const mean = xs.reduce((a, b) => a + b, 0) / n;
@@ -57,7 +59,10 @@ export const aggregate = (
       const seeds = [...new Set(mine.map((l) => l.seed))].sort((a, b) => a - b);
       // per seed: the trial with the best validation score (ties: the earlier one in the grid)
       const chosen = seeds.map((s) =>
-        mine.filter((l) => l.seed === s).reduce((best, l) => ((l.val[metric] ?? -Infinity) > (best.val[metric] ?? -Infinity) ? l : best))
+        mine.filter((l) => l.seed === s).reduce((
+          best,
+          l,
+        ) => ((l.val[metric] ?? -Infinity) > (best.val[metric] ?? -Infinity) ? l : best))
       );
       const names = Object.keys(chosen[0].test);
       const metrics = Object.fromEntries(names.map((m) => [m, meanAndStandardError(chosen.map((l) => l.test[m]))]));

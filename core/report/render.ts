@@ -68,7 +68,18 @@ const csvField = (v: string | number | undefined | null): string => {
 
 /** The CSV report: one row per shift × selection × metric. */
 export const renderCsv = (s: Summary): string => {
-  const rows = [["shift", "selection", "metric", "mean", "se", "n", "chosen_lr", "chosen_epoch", "trained_params", "best"]];
+  const rows = [[
+    "shift",
+    "selection",
+    "metric",
+    "mean",
+    "se",
+    "n",
+    "chosen_lr",
+    "chosen_epoch",
+    "trained_params",
+    "best",
+  ]];
   for (const c of s.cells) {
     for (const [m, v] of Object.entries(c.metrics)) {
       rows.push([
@@ -89,4 +100,5 @@ export const renderCsv = (s: Summary): string => {
 };
 
 /** The JSON report. */
-export const renderJson = (s: Summary, ctx: ReportContext): string => JSON.stringify({ title: ctx.title, context: ctx.lines, ...s }, null, 2) + "\n";
+export const renderJson = (s: Summary, ctx: ReportContext): string =>
+  JSON.stringify({ title: ctx.title, context: ctx.lines, ...s }, null, 2) + "\n";

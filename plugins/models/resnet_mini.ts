@@ -93,7 +93,11 @@ export default defineModel({
             y = applyBlock(y, stage2, train, updates);
             y = applyBlock(y, stage3, train, updates);
             const pooled = tf.mean(y, [1, 2]) as tf.Tensor2D;
-            const logits = tf.fused.matMul({ a: pooled, b: head.kernel as tf.Tensor2D, bias: head.bias }) as tf.Tensor2D;
+            const logits = tf.fused.matMul({
+              a: pooled,
+              b: head.kernel as tf.Tensor2D,
+              bias: head.bias,
+            }) as tf.Tensor2D;
             return { logits, stateUpdates: updates };
           },
         };

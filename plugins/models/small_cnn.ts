@@ -36,9 +36,23 @@ export default defineModel({
           params: b.params,
           state: b.state,
           forward: (x) => {
-            let y: tf.Tensor4D = tf.fused.conv2d({ x, filter: k1 as tf.Tensor4D, strides: 1, pad: "same", bias: b1, activation: "relu" });
+            let y: tf.Tensor4D = tf.fused.conv2d({
+              x,
+              filter: k1 as tf.Tensor4D,
+              strides: 1,
+              pad: "same",
+              bias: b1,
+              activation: "relu",
+            });
             y = tf.maxPool(y, 2, 2, "valid");
-            y = tf.fused.conv2d({ x: y, filter: k2 as tf.Tensor4D, strides: 1, pad: "same", bias: b2, activation: "relu" });
+            y = tf.fused.conv2d({
+              x: y,
+              filter: k2 as tf.Tensor4D,
+              strides: 1,
+              pad: "same",
+              bias: b2,
+              activation: "relu",
+            });
             y = tf.maxPool(y, 2, 2, "valid");
             const f = tf.reshape(y, [y.shape[0], flat]) as tf.Tensor2D;
             const hdn = tf.fused.matMul({ a: f, b: d1.kernel as tf.Tensor2D, bias: d1.bias, activation: "relu" });

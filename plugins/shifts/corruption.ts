@@ -9,7 +9,13 @@ import type { Dataset, Split } from "../../core/dataset.ts";
 import type { Rng } from "../../core/random.ts";
 import { applyNoise, type NoiseName } from "./noise.ts";
 
-const corruptSplit = (split: Split, name: NoiseName, severity: number, constants: "cifar10-c" | "imagenet-c", rng: Rng): Split => {
+const corruptSplit = (
+  split: Split,
+  name: NoiseName,
+  severity: number,
+  constants: "cifar10-c" | "imagenet-c",
+  rng: Rng,
+): Split => {
   const src = split.images instanceof Uint8Array
     ? split.images
     : Uint8Array.from(split.images, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255));

@@ -27,7 +27,10 @@ Deno.test("idx: header fields are big-endian (hand-built buffer)", () => {
 Deno.test("idx: malformed buffers are rejected with a reason", async (t) => {
   const good = encodeIdx([2, 3], new Uint8Array(6));
   await t.step("truncated data", () => {
-    assert.throws(() => parseIdx(good.subarray(0, good.length - 1)), (e: unknown) => e instanceof IdxFormatError && /truncated/.test(e.message));
+    assert.throws(
+      () => parseIdx(good.subarray(0, good.length - 1)),
+      (e: unknown) => e instanceof IdxFormatError && /truncated/.test(e.message),
+    );
   });
   await t.step("truncated header", () => {
     assert.throws(() => parseIdx(good.subarray(0, 6)), /truncated header/);

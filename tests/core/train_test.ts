@@ -22,7 +22,7 @@ const randomSplit = (n: number, shape: [number, number, number], k: number, seed
 };
 
 const build = async (plugin: typeof smallCnn | typeof resnetMini): Promise<Model> => {
-  const impl = (await Effect.runPromise(plugin.make({}) as Effect.Effect<ModelImpl>));
+  const impl = await Effect.runPromise(plugin.make({}) as Effect.Effect<ModelImpl>);
   return impl.build({ inputShape: [12, 12, 1], numClasses: 4 }, rngFor(3, ["init"]));
 };
 

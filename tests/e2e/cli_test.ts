@@ -52,9 +52,21 @@ Deno.test("e2e: bad input ⇒ exit 1, one paragraph without a stack trace, no ru
   const tinyText = await Deno.readTextFile(fixture("pipelines/tiny.yaml"));
   const cases: Array<[string, string, RegExp]> = [
     ["malformed YAML", "name: [oops\nmodel: small-cnn\n", /not valid:[\s\S]*YAML or JSON/],
-    ["unknown plugin", tinyText.replace("model: small-cnn", "model: small-cnnn"), /model plugin "small-cnnn" is not registered\. Known model plugins: small-cnn, resnet-mini/],
-    ["out-of-range option", tinyText.replace("severity: 5", "severity: 9"), /shifts\[0\]\.options\.severity: Expected a number between 1 and 5, actual 9/],
-    ["missing dataset file", tinyText.replace("trainLimit: 2000", `dir: ${dir}/no-such-dir, trainLimit: 2000`), /no-such-dir\/train-images-idx3-ubyte: does not exist/],
+    [
+      "unknown plugin",
+      tinyText.replace("model: small-cnn", "model: small-cnnn"),
+      /model plugin "small-cnnn" is not registered\. Known model plugins: small-cnn, resnet-mini/,
+    ],
+    [
+      "out-of-range option",
+      tinyText.replace("severity: 5", "severity: 9"),
+      /shifts\[0\]\.options\.severity: Expected a number between 1 and 5, actual 9/,
+    ],
+    [
+      "missing dataset file",
+      tinyText.replace("trainLimit: 2000", `dir: ${dir}/no-such-dir, trainLimit: 2000`),
+      /no-such-dir\/train-images-idx3-ubyte: does not exist/,
+    ],
   ];
   for (const [name, text, pattern] of cases) {
     await t.step(name, async () => {
@@ -90,4 +102,24 @@ Deno.test("e2e: bad input ⇒ exit 1, one paragraph without a stack trace, no ru
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /is valid: .* = 6 trials/);
   });
+});
+
+Deno.test("e2e: a custom shift plugin listed in the pipeline file runs end to end", async () => {
+  const dir = await tempDir("e2e-plugin");
+  const out = `${dir}/run`;
+  const r = await scalpel(["run", fixture("pipelines/custom_plugin.yaml"), "--out", out, "--cache", `${dir}/cache`], [
+    dir,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /\| selection \| invert-0\.3 \|/);
+  const resolved = JSON.parse(await Deno.readTextFile(`${out}/pipeline.resolved.json`));
+  assert.deepEqual(resolved.pipeline.shifts[0], { shift: "invert-pixels", options: { fraction: 0.3 } });
+
+  // a module that is not a plugin is named in a clear error
+  const bad = `${dir}/bad.yaml`;
+  const text = await Deno.readTextFile(fixture("pipelines/custom_plugin.yaml"));
+  await Deno.writeTextFile(bad, text.replace("../plugins/invert_shift.ts", `${ROOT}fixtures/plugins/not_a_plugin.ts`));
+  const e = await scalpel(["validate", bad], [dir]);
+  assert.equal(e.code, 1);
+  assert.match(e.stderr, /not_a_plugin\.ts: .*does not default-export a plugin/);
 });
