@@ -9,6 +9,11 @@ import smallCnn from "./models/small_cnn.ts";
 import resnetMini from "./models/resnet_mini.ts";
 import corruption from "./shifts/corruption.ts";
 import labelPermutation from "./shifts/label_permutation.ts";
+import labelNoise from "./shifts/label_noise.ts";
+import classPrior from "./shifts/class_prior.ts";
+import spurious from "./shifts/spurious.ts";
+import subpopulation from "./shifts/subpopulation.ts";
+import worstGroupAccuracy from "./evaluators/worst_group_accuracy.ts";
 import { staticSelectors } from "./selectors/static.ts";
 import accuracy from "./evaluators/accuracy.ts";
 
@@ -19,6 +24,11 @@ export const builtinPlugins: ReadonlyArray<AnyPlugin> = [
   resnetMini,
   corruption,
   labelPermutation,
+  labelNoise,
+  classPrior,
+  spurious,
+  subpopulation,
   ...staticSelectors,
   accuracy,
+  worstGroupAccuracy,
 ];

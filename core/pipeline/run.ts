@@ -24,7 +24,7 @@ import type {
 } from "../plugin.ts";
 import { rngFor } from "../random.ts";
 import { predict, train } from "../train.ts";
-import { balancedSamples } from "../splits.ts";
+import { stratifiedSamples } from "../splits.ts";
 import { PluginError, type UserError } from "../errors.ts";
 import type { Resolved } from "../registry.ts";
 import { refJson, resolvedJson, type ResolvedPipeline } from "./load.ts";
@@ -118,13 +118,13 @@ const targetSplits = (p: ResolvedPipeline, shiftIndex: number, target: Dataset, 
       const id = contentHash(refJson(p.shifts[shiftIndex]));
       const k = target.classNames.length;
       const { train: nTrain, val: nVal, test: nTest } = p.settings.target;
-      const [trainIdx, valIdx] = balancedSamples(
+      const [trainIdx, valIdx] = stratifiedSamples(
         target.train,
         k,
         [nTrain, nVal],
         rngFor(p.settings.seed, ["target", id, seed]),
       );
-      const [testIdx] = balancedSamples(target.test, k, [nTest], rngFor(p.settings.seed, ["target-test", id]));
+      const [testIdx] = stratifiedSamples(target.test, k, [nTest], rngFor(p.settings.seed, ["target-test", id]));
       return {
         train: take(target.train, target.shape, trainIdx),
         val: take(target.train, target.shape, valIdx),

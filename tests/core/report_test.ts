@@ -1,0 +1,54 @@
+import { strict as assert } from "node:assert";
+import { aggregate, meanAndStandardError } from "../../core/report/aggregate.ts";
+import { renderCsv, renderMarkdown } from "../../core/report/render.ts";
+import type { ResultLine } from "../../core/results.ts";
+
+Deno.test("report: mean and standard error (hand-computed)", () => {
+  // [0.8, 0.9, 1.0]: mean 0.9, sample sd 0.1, SE 0.1/√3 = 0.057735
+  const r = meanAndStandardError([0.8, 0.9, 1.0]);
+  assert.ok(Math.abs(r.mean - 0.9) < 1e-12);
+  assert.ok(Math.abs(r.se! - 0.1 / Math.sqrt(3)) < 1e-12);
+  assert.equal(meanAndStandardError([0.5]).se, undefined);
+});
+
+const line = (shift: string, selection: string, seed: number, lr: number, val: number, test: number): ResultLine => ({
+  key: `${shift}-${selection}-${seed}-${lr}`,
+  shift,
+  shiftRef: {},
+  selection,
+  selectionRef: {},
+  seed,
+  lr,
+  epoch: 1,
+  val: { accuracy: val },
+  test: { accuracy: test },
+  valCurve: [val],
+  trainedParams: 10,
+  trainedGroups: {},
+  seconds: 1,
+  pretrained: "x",
+});
+
+Deno.test("report: per seed the learning rate with the best validation score is kept, then averaged", () => {
+  const lines = [
+    // seed 0: lr 0.01 wins on validation (0.9) although its test score is lower
+    line("noise", "block1", 0, 0.01, 0.9, 0.70),
+    line("noise", "block1", 0, 0.001, 0.8, 0.95),
+    // seed 1: lr 0.001 wins
+    line("noise", "block1", 1, 0.01, 0.5, 0.60),
+    line("noise", "block1", 1, 0.001, 0.6, 0.80),
+    line("noise", "all", 0, 0.01, 0.7, 0.50),
+    line("noise", "all", 1, 0.01, 0.7, 0.70),
+  ];
+  const s = aggregate(lines, "accuracy", ["noise"], ["block1", "all"]);
+  const b1 = s.cells.find((c) => c.selection === "block1")!;
+  assert.ok(Math.abs(b1.metrics.accuracy.mean - 0.75) < 1e-12); // (0.70 + 0.80) / 2
+  assert.ok(Math.abs(b1.metrics.accuracy.se! - 0.05) < 1e-12); // sd 0.0707, /√2
+  assert.deepEqual(b1.chosenLr, [0.01, 0.001]);
+  assert.equal(b1.best, true);
+  assert.equal(s.cells.find((c) => c.selection === "all")!.best, false);
+  const md = renderMarkdown(s, { title: "t", lines: [] });
+  assert.match(md, /\| block1 \| \*\*75\.0 ± 5\.0\*\* \|/);
+  assert.match(md, /\| all \| 60\.0 ± 10\.0 \|/);
+  assert.match(renderCsv(s), /^noise,block1,accuracy,0\.75,0\.05\d*,2,0\.01 0\.001,1 1,10,true$/m);
+});
