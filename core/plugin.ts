@@ -110,6 +110,12 @@ export interface Plugin<K extends PluginKind = PluginKind, O = unknown> {
   // deno-lint-ignore no-explicit-any
   readonly options: Schema.Schema<O, any, never>;
   readonly make: (options: O) => Effect.Effect<ImplOf[K], UserError, PluginServices>;
+  /**
+   * Optional grid expansion: split one decoded options value into several (e.g. a
+   * list of corruption names × a list of severities). Each becomes its own entry,
+   * as if the pipeline file had listed them one by one.
+   */
+  readonly grid?: (options: O) => ReadonlyArray<O>;
 }
 
 /** Any plugin, whatever its options type. */

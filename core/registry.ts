@@ -92,6 +92,19 @@ export const resolveRef = <K extends PluginKind>(
     };
   });
 
+/** Expand a resolved reference with its plugin's `grid` (if any) into one reference per grid point. */
+export const expandGrid = <K extends PluginKind>(r: Resolved<K>): ReadonlyArray<Resolved<K>> => {
+  if (!r.plugin.grid) return [r];
+  return r.plugin.grid(r.options).map((options) => {
+    const encoded = Schema.encodeEither(r.plugin.options)(options);
+    return {
+      ...r,
+      options,
+      encoded: (encoded._tag === "Right" ? encoded.right : r.encoded) as Record<string, unknown>,
+    };
+  });
+};
+
 /**
  * Import custom plugin modules (absolute paths). Each must default-export a plugin
  * or an array of plugins made with the helpers in mod.ts.

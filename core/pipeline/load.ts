@@ -9,7 +9,15 @@ import { Effect } from "effect";
 import { FileSystem, Path } from "@effect/platform";
 import YAML from "yaml";
 import { PipelineFileError, type PluginError } from "../errors.ts";
-import { decodeOrFail, loadPluginModules, makeTable, Registry, type Resolved, resolveRef } from "../registry.ts";
+import {
+  decodeOrFail,
+  expandGrid,
+  loadPluginModules,
+  makeTable,
+  Registry,
+  type Resolved,
+  resolveRef,
+} from "../registry.ts";
 import { type PipelineFile, PipelineSchema } from "./schema.ts";
 import { type PluginKind, pluginKinds } from "../plugin.ts";
 
@@ -76,7 +84,7 @@ export const loadPipeline = (
     const one = <K extends PluginKind>(kind: K, ref: Ref, at: ReadonlyArray<PropertyKey>) =>
       resolveRef(table, file, kind, ref, at);
     const many = <K extends PluginKind>(kind: K, refs: ReadonlyArray<Ref>, key: string) =>
-      Effect.forEach(refs, (ref, i) => one(kind, ref, [key, i]));
+      Effect.forEach(refs, (ref, i) => one(kind, ref, [key, i])).pipe(Effect.map((rs) => rs.flatMap(expandGrid)));
     const resolved: ResolvedPipeline = {
       file,
       settings,

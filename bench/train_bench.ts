@@ -1,0 +1,130 @@
+/**
+ * Throughput benchmark: training examples/s (forward + backward + Adam step) of the
+ * zoo models at batch 64 for full fine-tuning, `block3` and `last-layer`, and
+ * inference examples/s, on each requested backend. Warm-up excluded; the median of
+ * several repetitions is reported.
+ *
+ *   deno task bench [--json] [--backends wasm,cpu,node] [--reps 5] [--batches 8]
+ *
+ * `--json` prints one object per line:
+ * {"model":"small-cnn","subset":"all","backend":"wasm","batch":64,"train_examples_per_s":…,"infer_examples_per_s":…}
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { Effect } from "effect";
+import { type BackendChoice, initBackend } from "../core/backend.ts";
+import { rngFor } from "../core/random.ts";
+import { predict, train } from "../core/train.ts";
+import { disposeModel, type Model } from "../core/model.ts";
+import type { Split } from "../core/dataset.ts";
+import type { ModelImpl } from "../core/plugin.ts";
+import smallCnn from "../plugins/models/small_cnn.ts";
+import resnetMini from "../plugins/models/resnet_mini.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    json: { type: "boolean", default: false },
+    backends: { type: "string", default: "wasm" },
+    reps: { type: "string", default: "5" },
+    batches: { type: "string", default: "8" },
+  },
+});
+const BATCH = 64;
+const reps = Number(values.reps);
+const batches = Number(values.batches);
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+const randomSplit = (n: number): Split => {
+  const r = rngFor(0, ["bench", "data"]);
+  return {
+    images: Uint8Array.from({ length: n * 784 }, () => r.int(256)),
+    labels: Int32Array.from({ length: n }, () => r.int(10)),
+    count: n,
+  };
+};
+
+const subsetOf = (model: Model, subset: string): ReadonlyMap<string, number> => {
+  const pick = subset === "all"
+    ? model.params
+    : subset === "last-layer"
+    ? model.params.filter((p) => p.group === "head")
+    : model.params.filter((p) => p.group === subset);
+  return new Map(pick.map((p) => [p.name, 1]));
+};
+
+/** Examples/s of `batches` training steps, median over `reps` (after one warm-up). */
+const trainRate = async (model: Model, data: Split, subset: string): Promise<number> => {
+  const mult = subsetOf(model, subset);
+  const once = async () => {
+    const t0 = performance.now();
+    await Effect.runPromise(train(model, data, {
+      epochs: 1,
+      batchSize: BATCH,
+      learningRate: 1e-4,
+      batchNormMode: "eval",
+      multipliers: () => mult,
+      rng: rngFor(0, ["bench", "batches"]),
+      what: "bench",
+    }));
+    return data.count / ((performance.now() - t0) / 1000);
+  };
+  await once();
+  const rates: number[] = [];
+  for (let i = 0; i < reps; i++) rates.push(await once());
+  return median(rates);
+};
+
+const inferRate = (model: Model, data: Split): number => {
+  predict(model, data, BATCH);
+  const rates: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    predict(model, data, BATCH);
+    rates.push(data.count / ((performance.now() - t0) / 1000));
+  }
+  return median(rates);
+};
+
+const data = randomSplit(BATCH * batches);
+const rows: Array<Record<string, string | number>> = [];
+for (const backend of values.backends.split(",") as BackendChoice[]) {
+  const ran = await Effect.runPromise(Effect.either(initBackend(backend)));
+  if (ran._tag === "Left") {
+    console.error(`skipping backend ${backend}: ${ran.left.describe()}`);
+    continue;
+  }
+  for (const plugin of [smallCnn, resnetMini]) {
+    const impl = await Effect.runPromise(plugin.make({}) as Effect.Effect<ModelImpl>);
+    const model = impl.build({ inputShape: [28, 28, 1], numClasses: 10 }, rngFor(0, ["bench", "init"]));
+    const infer = inferRate(model, data);
+    for (const subset of ["all", "block3", "last-layer"]) {
+      const row = {
+        model: plugin.name,
+        subset,
+        backend: ran.right,
+        batch: BATCH,
+        train_examples_per_s: Math.round(await trainRate(model, data, subset)),
+        infer_examples_per_s: Math.round(infer),
+      };
+      rows.push(row);
+      if (values.json) console.log(JSON.stringify(row));
+      else {console.error(
+          `${row.model.padEnd(12)} ${row.subset.padEnd(11)} ${
+            row.backend.padEnd(5)
+          } train ${row.train_examples_per_s} ex/s, infer ${row.infer_examples_per_s} ex/s`,
+        );}
+    }
+    disposeModel(model);
+  }
+}
+if (!values.json) {
+  console.log("| model | subset | backend | train ex/s | inference ex/s |\n|---|---|---|---:|---:|");
+  for (const r of rows) {
+    console.log(`| ${r.model} | ${r.subset} | ${r.backend} | ${r.train_examples_per_s} | ${r.infer_examples_per_s} |`);
+  }
+}
