@@ -1,0 +1,105 @@
+/**
+ * `Conv2DBackpropFilter` for the wasm backend (which has none in
+ * tfjs-backend-wasm 4.22), built from the backend's own XNNPACK `Conv2D`.
+ *
+ * With x: [N,H,W,Ci], dy: [N,OH,OW,Co], forward stride s and padding p:
+ *
+ *   dW[kh,kw,ci,co] = sum_{n,i,j} xpad[n, i*s+kh, j*s+kw, ci] * dy[n,i,j,co]
+ *
+ * which is a conv2d of xᵀ = [Ci,H,W,N] (Ci as batch, N as channels) with
+ * dyᵀ = [OH,OW,N,Co] as the filter, dilation s, the forward padding p and
+ * stride 1. The result [Ci,KH',KW',Co] (KH' ≥ KH when the strides do not
+ * divide evenly) is sliced to [Ci,KH,KW,Co] and transposed to
+ * [KH,KW,Ci,Co].
+ *
+ * @module
+ */
+import {
+  backend_util,
+  type Conv2DBackpropFilterAttrs,
+  type KernelConfig,
+  type KernelFunc,
+  type TensorInfo,
+} from "@tensorflow/tfjs-core";
+import { asWasmBackend, heapF32All, isChannelsLast, offset32, release, runWasm, WASM } from "./wasm_util.ts";
+
+/**
+ * Kernel function computing the conv2d filter gradient on the wasm heap.
+ * Supports NHWC and dilation 1 (tfjs never passes dilations to this kernel)
+ * with "same", "valid", numeric and explicit padding; throws otherwise.
+ */
+export const conv2DBackpropFilterWasm: KernelFunc = (
+  { inputs, backend: rawBackend, attrs },
+) => {
+  const backend = asWasmBackend(rawBackend);
+  const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as Conv2DBackpropFilterAttrs;
+  if (!isChannelsLast(dataFormat)) {
+    throw new Error(
+      `wasm Conv2DBackpropFilter: only NHWC is supported, got ${dataFormat}`,
+    );
+  }
+  if (x.dtype !== "float32" || dy.dtype !== "float32") {
+    throw new Error("wasm Conv2DBackpropFilter: only float32 is supported");
+  }
+  const info = backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filterShape,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    "channelsLast",
+  );
+  const [n, oh, ow, co] = dy.shape;
+  if (
+    n !== info.batchSize || oh !== info.outHeight || ow !== info.outWidth ||
+    co !== info.outChannels
+  ) {
+    throw new Error(
+      `wasm Conv2DBackpropFilter: dy shape ${dy.shape} does not match the ` +
+        `forward output shape ${info.outShape}`,
+    );
+  }
+  const { top, bottom, left, right } = info.padInfo;
+  const kh = info.filterHeight;
+  const kw = info.filterWidth;
+  const ci = info.inChannels;
+
+  const xT = runWasm("Transpose", backend, { x }, { perm: [3, 1, 2, 0] });
+  const dyT = runWasm("Transpose", backend, { x: dy }, { perm: [1, 2, 0, 3] });
+  const g = runWasm("Conv2D", backend, { x: xT, filter: dyT }, {
+    strides: [1, 1],
+    dilations: [info.strideHeight, info.strideWidth],
+    pad: [[0, 0], [top, bottom], [left, right], [0, 0]],
+    dataFormat: "NHWC",
+  });
+  release(backend, xT, dyT);
+
+  // Crop [Ci,KH',KW',Co] to [Ci,KH,KW,Co] and move Ci next to Co, copying
+  // Co-long rows directly on the heap (the filter is small).
+  const out = backend.makeOutput([kh, kw, ci, co], "float32");
+  const heap = heapF32All(backend);
+  const src = offset32(backend, g);
+  const dst = offset32(backend, out);
+  const gh = g.shape[1];
+  const gw = g.shape[2];
+  for (let c = 0; c < ci; c++) {
+    for (let a = 0; a < kh; a++) {
+      for (let b = 0; b < kw; b++) {
+        const from = src + ((c * gh + a) * gw + b) * co;
+        heap.copyWithin(dst + ((a * kw + b) * ci + c) * co, from, from + co);
+      }
+    }
+  }
+  release(backend, g);
+  return out;
+};
+
+/** Kernel config registering {@link conv2DBackpropFilterWasm} for wasm. */
+export const conv2DBackpropFilterWasmConfig: KernelConfig = {
+  kernelName: "Conv2DBackpropFilter",
+  backendName: WASM,
+  kernelFunc: conv2DBackpropFilterWasm,
+};

@@ -1,0 +1,98 @@
+/**
+ * Training kernels for the tfjs wasm backend: a `Conv2DBackpropFilter`
+ * (missing from tfjs-backend-wasm 4.22), faster `Conv2DBackpropInput` and
+ * `Tile` replacements, a pooled fast path for `Sum` over leading/middle
+ * axes, and `Mean`/`Sum` gradients that avoid building `tf.ones` in
+ * JavaScript when running on wasm. All run on the wasm heap via the
+ * backend's own XNNPACK kernels (`Conv2D`, `AvgPool`, `Transpose`) and
+ * block copies.
+ *
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import "@tensorflow/tfjs-backend-wasm";
+ * import { registerWasmTrainingKernels } from "./core/kernels/mod.ts";
+ * registerWasmTrainingKernels();
+ * await tf.setBackend("wasm");
+ * ```
+ *
+ * @module
+ */
+import {
+  getGradient,
+  getKernel,
+  type GradConfig,
+  type KernelConfig,
+  registerGradient,
+  registerKernel,
+  unregisterKernel,
+} from "@tensorflow/tfjs-core";
+import { conv2DBackpropFilterWasmConfig } from "./conv2d_backprop_filter.ts";
+import { conv2DBackpropInputWasmConfig, setConv2DBackpropInputFallback } from "./conv2d_backprop_input.ts";
+import { meanGradWasmConfig, setStockGradient, sumGradWasmConfig } from "./reduce_grads.ts";
+import { setTileFallback, tileWasmConfig } from "./tile.ts";
+import { setReduceFallback, sumWasmConfig } from "./reduce.ts";
+import { WASM } from "./wasm_util.ts";
+
+export { conv2DBackpropFilterWasm } from "./conv2d_backprop_filter.ts";
+export { conv2DBackpropInputWasm } from "./conv2d_backprop_input.ts";
+export { tileWasm } from "./tile.ts";
+export { meanWasm, meanWasmConfig, setReduceFallback, sumWasm, sumWasmConfig } from "./reduce.ts";
+export { meanGradWasmConfig, sumGradWasmConfig } from "./reduce_grads.ts";
+export { conv2DBackpropFilterWasmConfig, conv2DBackpropInputWasmConfig, tileWasmConfig };
+
+/** Kernel configs installed by {@link registerWasmTrainingKernels}. */
+export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [
+  conv2DBackpropFilterWasmConfig,
+  conv2DBackpropInputWasmConfig,
+  tileWasmConfig,
+  sumWasmConfig,
+];
+
+/** Gradient configs installed by {@link registerWasmTrainingKernels}. */
+export const WASM_TRAINING_GRADIENTS: readonly GradConfig[] = [
+  meanGradWasmConfig,
+  sumGradWasmConfig,
+];
+
+/** Installs `config`, replacing any existing wasm kernel of that name. */
+function install(
+  config: KernelConfig,
+  setFallback?: (stock: KernelConfig) => void,
+): void {
+  const existing = getKernel(config.kernelName, WASM);
+  if (existing === config) return;
+  if (existing != null) {
+    setFallback?.(existing);
+    unregisterKernel(config.kernelName, WASM);
+  }
+  registerKernel(config);
+}
+
+/**
+ * Registers the wasm training kernels (Conv2DBackpropFilter,
+ * Conv2DBackpropInput, Tile, Sum; the replaced stock kernels are kept
+ * as fallbacks for cases the fast paths do not cover) and the wasm-aware
+ * Mean/Sum gradients (which defer to the stock gradients on other
+ * backends). Idempotent. Must run after
+ * `import "@tensorflow/tfjs-backend-wasm"`; may run before or after
+ * `tf.setBackend("wasm")`.
+ */
+export function registerWasmTrainingKernels(): void {
+  if (getKernel("Conv2D", WASM) == null) {
+    throw new Error(
+      "registerWasmTrainingKernels: import '@tensorflow/tfjs-backend-wasm' " +
+        "first",
+    );
+  }
+  install(conv2DBackpropFilterWasmConfig);
+  install(conv2DBackpropInputWasmConfig, setConv2DBackpropInputFallback);
+  install(tileWasmConfig, setTileFallback);
+  install(sumWasmConfig, setReduceFallback);
+  // meanWasmConfig is opt-in (see reduce.ts): not installed here.
+  for (const g of WASM_TRAINING_GRADIENTS) {
+    const current = getGradient(g.kernelName);
+    if (current === g) continue;
+    if (current != null) setStockGradient(g.kernelName, current);
+    registerGradient(g);
+  }
+}
