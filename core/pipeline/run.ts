@@ -222,9 +222,6 @@ export const runPipeline = (
     const made = yield* makeAll(p);
     const base = yield* made.dataset.load;
     const trials = expandTrials(p);
-    // Apply every shift once up front: a failing shift is reported before the run directory exists.
-    const domains: Domains[] = [];
-    for (let i = 0; i < made.shifts.length; i++) domains.push(yield* applyShift(p, i, made.shifts[i], base));
 
     const resolved = {
       pipeline: resolvedJson(p),
@@ -263,7 +260,8 @@ export const runPipeline = (
     for (let s = 0; s < made.shifts.length; s++) {
       const todo = trials.filter((t) => t.shiftIndex === s && !done.has(t.key));
       if (todo.length === 0) continue;
-      const { source, target } = domains[s];
+      // Shifts are applied one at a time (a grid of corruptions would not fit in memory at once).
+      const { source, target } = yield* applyShift(p, s, made.shifts[s], base);
       const numClasses = source.classNames.length;
       const spec = {
         model: refJson(p.model),

@@ -1,49 +1,95 @@
 /**
  * `corruption`: an input-level shift. The source domain stays clean; the target
- * domain is the same data with a common corruption at a severity (1–5).
+ * domain is the same data with one of the corruptions of Hendrycks & Dietterich
+ * (CIFAR-10-C / ImageNet-C) or MNIST-C at a severity (1–5). As in the released
+ * datasets, corrupted images are quantised back to uint8.
+ *
+ * `name` and `severity` may be lists (a grid: one shift per name × severity), and
+ * `name: all` means the 15 common corruptions.
  * @module
  */
 import { Effect, Schema } from "effect";
 import { defineShift } from "../../core/plugin.ts";
 import type { Dataset, Split } from "../../core/dataset.ts";
 import type { Rng } from "../../core/random.ts";
-import { applyNoise, type NoiseName } from "./noise.ts";
+import {
+  COMMON_CORRUPTIONS,
+  type ConstantSet,
+  CORRUPTION_NAMES,
+  type CorruptionName,
+  CORRUPTIONS,
+} from "./corruptions/index.ts";
 
-const corruptSplit = (
+/** Images corrupted per call of `applyBatch` (bounds the float copies held at once). */
+const CHUNK = 2048;
+
+/** Corrupt every image of a split; uint8 in, uint8 out. */
+export const corruptSplit = (
   split: Split,
-  name: NoiseName,
+  shape: readonly [number, number, number],
+  name: CorruptionName,
   severity: number,
-  constants: "cifar10-c" | "imagenet-c",
+  constants: ConstantSet,
   rng: Rng,
 ): Split => {
-  const src = split.images instanceof Uint8Array
-    ? split.images
-    : Uint8Array.from(split.images, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255));
-  return { ...split, images: applyNoise(name, severity, constants, src, rng) };
+  const size = shape[0] * shape[1] * shape[2];
+  const out = new Uint8Array(split.count * size);
+  const src = split.images;
+  const scale = src instanceof Uint8Array ? 1 / 255 : 1;
+  for (let start = 0; start < split.count; start += CHUNK) {
+    const end = Math.min(split.count, start + CHUNK);
+    const images: Float32Array[] = [];
+    for (let i = start; i < end; i++) {
+      images.push(Float32Array.from(src.subarray(i * size, (i + 1) * size), (v) => v * scale));
+    }
+    const corrupted = CORRUPTIONS[name].applyBatch(images, shape, severity, rng, constants);
+    corrupted.forEach((img, k) => {
+      const o = (start + k) * size;
+      for (let j = 0; j < size; j++) out[o + j] = Math.round(Math.min(1, Math.max(0, img[j])) * 255);
+    });
+  }
+  return { ...split, images: out };
 };
+
+const Name = Schema.Literal(...CORRUPTION_NAMES);
+const Severity = Schema.Int.pipe(Schema.between(1, 5));
+
+const names = (n: CorruptionName | "all" | ReadonlyArray<CorruptionName>): ReadonlyArray<CorruptionName> =>
+  n === "all" ? COMMON_CORRUPTIONS : typeof n === "string" ? [n] : n;
+const severities = (s: number | ReadonlyArray<number>): ReadonlyArray<number> => typeof s === "number" ? [s] : s;
 
 /** The corruption shift plugin. */
 export default defineShift({
   name: "corruption",
-  description: "input-level shift: target = images with a common corruption (Hendrycks & Dietterich) at severity 1–5",
+  description:
+    "input-level shift: target = images with a common corruption (CIFAR-10-C / ImageNet-C / MNIST-C) at severity 1–5",
   options: Schema.Struct({
-    name: Schema.Literal("gaussian_noise", "impulse_noise"),
-    severity: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 5)), { default: () => 5 }),
+    /** A corruption name, a list of names, or `all` (the 15 common ones). */
+    name: Schema.Union(Name, Schema.Literal("all"), Schema.NonEmptyArray(Name)),
+    /** A severity 1–5 or a list of them. */
+    severity: Schema.optionalWith(Schema.Union(Severity, Schema.NonEmptyArray(Severity)), { default: () => 5 }),
     /** Which published constants: CIFAR-10-C (small images, default) or ImageNet-C (stronger). */
-    constants: Schema.optionalWith(Schema.Literal("cifar10-c", "imagenet-c"), { default: () => "cifar10-c" as const }),
+    constants: Schema.optionalWith(Schema.Literal("cifar10-c", "imagenet-c"), {
+      default: () => "cifar10-c" as const,
+    }),
   }),
+  grid: (o) => names(o.name).flatMap((name) => severities(o.severity).map((severity) => ({ ...o, name, severity }))),
   make: (o) =>
-    Effect.succeed({
-      label: `${o.name}-${o.severity}${o.constants === "imagenet-c" ? "-inet" : ""}`,
-      sourceKey: "clean",
-      apply: (base: Dataset, rng) => ({
-        source: base,
-        target: {
-          ...base,
-          name: `${base.name}/${o.name}-${o.severity}`,
-          train: corruptSplit(base.train, o.name, o.severity, o.constants, rng(["train"])),
-          test: corruptSplit(base.test, o.name, o.severity, o.constants, rng(["test"])),
-        },
-      }),
+    Effect.sync(() => {
+      const [name] = names(o.name);
+      const [severity] = severities(o.severity);
+      return {
+        label: `${name}-${severity}${o.constants === "imagenet-c" ? "-inet" : ""}`,
+        sourceKey: "clean",
+        apply: (base: Dataset, rng) => ({
+          source: base,
+          target: {
+            ...base,
+            name: `${base.name}/${name}-${severity}`,
+            train: corruptSplit(base.train, base.shape, name, severity, o.constants, rng(["train"])),
+            test: corruptSplit(base.test, base.shape, name, severity, o.constants, rng(["test"])),
+          },
+        }),
+      };
     }),
 });

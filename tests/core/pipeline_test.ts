@@ -151,3 +151,27 @@ Deno.test("pipeline: errors are tagged classes a caller can match", () => {
   const exit = Effect.runSyncExit(Effect.fail(new PipelineFileError({ file: "f", detail: "d" })));
   assert.equal(exit._tag, "Failure");
 });
+
+Deno.test("pipeline: corruption names and severities given as lists expand into a grid; `all` = the 15 common", async () => {
+  const dir = await tempDir("grid");
+  const grid = await validate(
+    await write(
+      dir,
+      "grid.yaml",
+      tiny("").replace("name: impulse_noise, severity: 5", "name: [gaussian_noise, fog], severity: [1, 3]"),
+    ),
+  );
+  assert.deepEqual(
+    grid.shifts.map((s) => s.encoded),
+    [
+      { name: "gaussian_noise", severity: 1, constants: "imagenet-c" },
+      { name: "gaussian_noise", severity: 3, constants: "imagenet-c" },
+      { name: "fog", severity: 1, constants: "imagenet-c" },
+      { name: "fog", severity: 3, constants: "imagenet-c" },
+      { permutation: "reverse" },
+    ],
+  );
+  const all = await validate(await write(dir, "all.yaml", tiny("").replace("name: impulse_noise", "name: all")));
+  assert.equal(all.shifts.length, 15 + 1);
+  assert.equal((all.shifts[14].encoded as { name: string }).name, "jpeg_compression");
+});

@@ -18,7 +18,6 @@ import {
   CORRUPTIONS,
   type Shape,
 } from "../../plugins/shifts/corruptions/index.ts";
-import { applyNoise } from "../../plugins/shifts/noise.ts";
 
 // ---------------------------------------------------------------------------
 // fixtures
@@ -310,20 +309,6 @@ Deno.test("jpeg_compression: the tiled batch equals one-by-one encoding", async 
     assert.ok(!same(single, img));
   });
 });
-
-Deno.test("plugins/shifts/noise.ts (uint8 adapter) still works and is deterministic", () => {
-  const src = Uint8Array.from({ length: 64 }, (_, i) => i * 4);
-  for (const name of ["gaussian_noise", "impulse_noise"] as const) {
-    const a = applyNoise(name, 3, "cifar10-c", src, rngFor(1, [name]));
-    const b = applyNoise(name, 3, "cifar10-c", src, rngFor(1, [name]));
-    assert.deepEqual(a, b);
-    assert.equal(a.length, src.length);
-    assert.ok(a.some((v, i) => v !== src[i]));
-  }
-});
-
-// ---------------------------------------------------------------------------
-// Properties on random small images
 
 Deno.test("properties: shape, range, determinism on random small images", async (t) => {
   const arbCase = fc.record({
