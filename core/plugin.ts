@@ -5,7 +5,7 @@
  * interfaces; everything concrete lives in plugins/.
  * @module
  */
-import type { Effect, Schema } from "effect";
+import { type Effect, Schema } from "effect";
 import type { FileSystem, Path } from "@effect/platform";
 import type { Dataset } from "./dataset.ts";
 import type { Model } from "./model.ts";
@@ -138,11 +138,19 @@ export const defineEvaluator = definer("evaluator");
 /** Define a model plugin: builds an architecture with named layer groups from a seed. */
 export const defineModel = definer("model");
 
-/** True when `value` looks like a plugin (used to check custom plugin modules). */
-export const isPlugin = (value: unknown): value is AnyPlugin => {
-  if (typeof value !== "object" || value === null) return false;
+/** What keeps `value` from being a plugin, or undefined when it is one (checks custom plugin modules). */
+export const pluginProblem = (value: unknown): string | undefined => {
+  if (typeof value !== "object" || value === null) return "it is not an object";
   const v = value as Record<string, unknown>;
-  return typeof v.kind === "string" && (pluginKinds as ReadonlyArray<string>).includes(v.kind) &&
-    typeof v.name === "string" && typeof v.description === "string" && typeof v.make === "function" &&
-    typeof v.options === "object" && v.options !== null;
+  if (typeof v.kind !== "string" || !(pluginKinds as ReadonlyArray<string>).includes(v.kind)) {
+    return `its kind is ${JSON.stringify(v.kind)}, not one of ${pluginKinds.join(", ")}`;
+  }
+  if (typeof v.name !== "string" || v.name === "") return "it has no name";
+  if (typeof v.description !== "string") return "it has no description";
+  if (typeof v.make !== "function") return "it has no make(options) function";
+  if (!Schema.isSchema(v.options)) return "its `options` is not an effect Schema (use Schema.Struct({...}))";
+  return undefined;
 };
+
+/** True when `value` is a plugin. */
+export const isPlugin = (value: unknown): value is AnyPlugin => pluginProblem(value) === undefined;

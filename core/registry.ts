@@ -6,7 +6,7 @@
  * @module
  */
 import { Context, Effect, Layer, ParseResult, Schema } from "effect";
-import { type AnyPlugin, isPlugin, type PluginKind } from "./plugin.ts";
+import { type AnyPlugin, type PluginKind, pluginProblem } from "./plugin.ts";
 import { PipelineFileError, PluginError } from "./errors.ts";
 import { formatParseError, formatPath } from "./pipeline/schema.ts";
 
@@ -21,6 +21,15 @@ export interface Resolved<K extends PluginKind = PluginKind> {
   /** Path of the reference in the pipeline file, e.g. `shifts[1]`. */
   readonly path: string;
 }
+
+/** The module file each custom plugin came from (built-ins are absent). */
+const pluginSources = new WeakMap<AnyPlugin, string>();
+
+/** `shift plugin "name"`, plus ` (from FILE)` for a custom plugin. */
+export const describePlugin = (plugin: AnyPlugin): string => {
+  const source = pluginSources.get(plugin);
+  return `${plugin.kind} plugin "${plugin.name}"${source ? ` (from ${source})` : ""}`;
+};
 
 /** Plugins by kind and name. */
 export interface PluginTable {
@@ -72,9 +81,21 @@ export const resolveRef = <K extends PluginKind>(
         known: table.list(kind).map((p) => p.name),
       });
     }
-    const decoded = Schema.decodeUnknownEither(plugin.options, { errors: "all", onExcessProperty: "error" })(
-      rawOptions,
-    );
+    const decoded = yield* Effect.try({
+      try: () => Schema.decodeUnknownEither(plugin.options, { errors: "all", onExcessProperty: "error" })(rawOptions),
+      catch: (e) =>
+        new PluginError({
+          kind,
+          name,
+          where: `${file}: ${where}`,
+          detail: `has an options schema that cannot decode (${
+            e instanceof Error ? e.message.split("\n")[0] : String(e)
+          }); \`options\` must be an effect Schema such as Schema.Struct({...})${
+            pluginSources.has(plugin) ? ` — see ${pluginSources.get(plugin)}` : ""
+          }`,
+          known: [],
+        }),
+    });
     if (decoded._tag === "Left") {
       return yield* new PipelineFileError({
         file,
@@ -125,18 +146,21 @@ export const loadPluginModules = (
             known: [],
           }),
       });
-      const exported = Array.isArray(mod.default) ? mod.default : [mod.default];
-      const bad = exported.find((p) => !isPlugin(p));
-      if (exported.length === 0 || bad !== undefined) {
+      const exported: unknown[] = Array.isArray(mod.default) ? mod.default : [mod.default];
+      const problem = exported.length === 0
+        ? "exports an empty list"
+        : exported.map((p) => pluginProblem(p)).find((x) => x !== undefined);
+      if (problem !== undefined) {
         return yield* new PluginError({
           kind: "custom",
           name: file,
           where: file,
-          detail:
-            "does not default-export a plugin (an object with kind, name, description, options Schema and make, as made by defineShift / defineSelector / … from mod.ts)",
+          detail: `does not default-export a plugin: ${problem}. A plugin module default-exports a value made by ` +
+            "defineShift / defineSelector / defineEvaluator / defineDataset / defineModel from mod.ts",
           known: [],
         });
       }
+      for (const p of exported as AnyPlugin[]) pluginSources.set(p, file);
       return exported as AnyPlugin[];
     })).pipe(Effect.map((lists) => lists.flat()));
 

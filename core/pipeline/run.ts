@@ -25,8 +25,8 @@ import type {
 import { rngFor } from "../random.ts";
 import { predict, train } from "../train.ts";
 import { stratifiedSamples } from "../splits.ts";
-import { PluginError, type UserError } from "../errors.ts";
-import type { Resolved } from "../registry.ts";
+import { PluginError, TrainingError, type UserError } from "../errors.ts";
+import { describePlugin, type Resolved } from "../registry.ts";
 import { refJson, resolvedJson, type ResolvedPipeline } from "./load.ts";
 import { expandTrials, type Trial } from "./expand.ts";
 import { type Pretrained, pretrained, pretrainKey } from "../pretrain.ts";
@@ -63,17 +63,32 @@ interface Made {
   readonly evaluators: ReadonlyArray<EvaluatorImpl>;
 }
 
-const make = <K extends PluginKind>(r: Resolved<K>) =>
-  r.plugin.make(r.options) as Effect.Effect<ImplOf[K], UserError, FileSystem.FileSystem | Path.Path>;
+/** Make one implementation; a plugin that throws becomes a PluginError naming it (and its file). */
+const make = <K extends PluginKind>(r: Resolved<K>, file: string) =>
+  Effect.suspend(() => r.plugin.make(r.options)).pipe(
+    Effect.catchAllDefect((e) =>
+      Effect.fail(
+        new PluginError({
+          kind: r.kind,
+          name: r.plugin.name,
+          where: `${file}: ${r.path}`,
+          detail: `failed to start: ${errorText(e)} [${describePlugin(r.plugin)}]`,
+          known: [],
+        }),
+      )
+    ),
+  ) as Effect.Effect<ImplOf[K], UserError, FileSystem.FileSystem | Path.Path>;
+
+const errorText = (e: unknown): string => (e instanceof Error ? e.message.split("\n")[0] : String(e));
 
 /** Make every plugin implementation (decoding already happened in loadPipeline). */
 export const makeAll = (p: ResolvedPipeline) =>
   Effect.all({
-    dataset: make(p.dataset),
-    model: make(p.model),
-    shifts: Effect.forEach(p.shifts, make),
-    selectors: Effect.forEach(p.selections, make),
-    evaluators: Effect.forEach(p.evaluators, make),
+    dataset: make(p.dataset, p.file),
+    model: make(p.model, p.file),
+    shifts: Effect.forEach(p.shifts, (r) => make(r, p.file)),
+    selectors: Effect.forEach(p.selections, (r) => make(r, p.file)),
+    evaluators: Effect.forEach(p.evaluators, (r) => make(r, p.file)),
   }) as Effect.Effect<Made, UserError, FileSystem.FileSystem | Path.Path>;
 
 /** Evaluate the model on a split with every evaluator; metrics merged in order. */
@@ -107,7 +122,7 @@ const applyShift = (p: ResolvedPipeline, index: number, impl: ShiftImpl, base: D
         kind: "shift",
         name: p.shifts[index].plugin.name,
         where: `${p.file}: ${p.shifts[index].path}`,
-        detail: `failed: ${e instanceof Error ? e.message : String(e)}`,
+        detail: `failed: ${errorText(e)} [${describePlugin(p.shifts[index].plugin)}]`,
         known: [],
       }),
   });
@@ -209,7 +224,21 @@ const runTrial = (
       pretrained: pretrainedKey,
     };
     return line;
-  });
+  }).pipe(
+    Effect.catchAllDefect((e) =>
+      Effect.fail(
+        new TrainingError({
+          what: `trial ${trial.key} (${made.shifts[trial.shiftIndex].label} × ${
+            made.selectors[trial.selectionIndex].label
+          })`,
+          detail: `a plugin failed: ${errorText(e)}`,
+          fix: `Check the selector and evaluators of this trial (${
+            [p.selections[trial.selectionIndex], ...p.evaluators].map((r) => describePlugin(r.plugin)).join(", ")
+          }).`,
+        }),
+      )
+    ),
+  );
 
 /** Run the pipeline; writes the run directory and returns the summary. */
 export const runPipeline = (

@@ -118,8 +118,38 @@ Deno.test("e2e: a custom shift plugin listed in the pipeline file runs end to en
   // a module that is not a plugin is named in a clear error
   const bad = `${dir}/bad.yaml`;
   const text = await Deno.readTextFile(fixture("pipelines/custom_plugin.yaml"));
-  await Deno.writeTextFile(bad, text.replace("../plugins/invert_shift.ts", `${ROOT}fixtures/plugins/not_a_plugin.ts`));
+  await Deno.writeTextFile(
+    bad,
+    text.replace("plugins: [../plugins/invert_shift.ts]", `plugins: [${ROOT}fixtures/plugins/not_a_plugin.ts]`),
+  );
   const e = await scalpel(["validate", bad], [dir]);
   assert.equal(e.code, 1);
   assert.match(e.stderr, /not_a_plugin\.ts: .*does not default-export a plugin/);
+
+  // a plugin that throws, or whose options are not a Schema, is named with its file
+  for (
+    const [module, shift, pattern] of [
+      [
+        "throwing_shift.ts",
+        "throws",
+        /shifts\[0\]: shift plugin "throws" failed: this shift is broken on purpose.*throwing_shift\.ts/,
+      ],
+      [
+        "bad_schema_shift.ts",
+        "bad-schema",
+        /bad_schema_shift\.ts: .*does not default-export a plugin: its `options` is not an effect Schema/,
+      ],
+    ] as const
+  ) {
+    await Deno.writeTextFile(
+      bad,
+      text.replace("plugins: [../plugins/invert_shift.ts]", `plugins: [${ROOT}fixtures/plugins/${module}]`)
+        .replace("{ shift: invert-pixels, options: { fraction: 0.3 } }", shift),
+    );
+    const out = `${dir}/out-${shift}`;
+    const r = await scalpel(["run", bad, "--out", out, "--cache", `${dir}/cache`], [dir]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, pattern);
+    assert.doesNotMatch(r.stderr, /^\s+at /m, "no stack trace");
+  }
 });
