@@ -175,3 +175,34 @@ Deno.test("pipeline: corruption names and severities given as lists expand into 
   assert.equal(all.shifts.length, 15 + 1);
   assert.equal((all.shifts[14].encoded as { name: string }).name, "jpeg_compression");
 });
+
+Deno.test("pipeline: sub-population and spurious shifts run end to end with worst-group accuracy", async () => {
+  const dir = await tempDir("families");
+  const file = await write(
+    dir,
+    "families.yaml",
+    tiny("").replace(
+      /shifts:[\s\S]*?selections:/,
+      `shifts:
+  - { shift: subpopulation, options: { hierarchy: mnist-pairs } }
+  - { shift: spurious, options: { cue: border } }
+selections:`,
+    ).replace("selections: [none, block2, last-layer]", "selections: [none, last-layer]")
+      .replace(
+        "finetune: { epochs: 2, batchSize: 20, learningRates: [0.01, 0.001] }",
+        "finetune: { epochs: 1, learningRates: [0.01] }",
+      ) +
+      "evaluators: [accuracy, worst-group-accuracy]\n",
+  );
+  const before = tf.memory().numTensors;
+  const outcome = await run(file, { out: `${dir}/out`, cache: `${dir}/cache` });
+  assert.equal(tf.memory().numTensors, before);
+  const lines = await readLines(outcome.outDir);
+  assert.equal(lines.length, 2 * 2);
+  for (const l of lines) {
+    assert.ok("worst-group-accuracy" in l.test, "worst-group accuracy is reported");
+    assert.ok(l.test["worst-group-accuracy"] <= l.test.accuracy + 1e-12, "the worst group is no better than the mean");
+  }
+  // the two shifts change the source domain, so each has its own pre-trained model
+  assert.notEqual(lines[0].pretrained, lines[2].pretrained);
+});
