@@ -18,6 +18,8 @@ import { runPipeline } from "./core/pipeline/run.ts";
 import { pluginKinds } from "./core/plugin.ts";
 import { builtinPlugins } from "./plugins/index.ts";
 import { SCALPEL_VERSION } from "./core/version.ts";
+import { corrupt } from "./commands/corrupt.ts";
+import { shifts } from "./commands/shifts.ts";
 
 const pipelineArg = Args.text({ name: "pipeline" }).pipe(Args.withDescription("pipeline file (YAML or JSON)"));
 
@@ -95,7 +97,7 @@ const plugins = Command.make("plugins", {}, () =>
   })).pipe(Command.withDescription("list the registered plugins and their options"));
 
 const scalpel = Command.make("scalpel").pipe(
-  Command.withSubcommands([run, validate, plugins]),
+  Command.withSubcommands([run, validate, plugins, shifts, corrupt]),
   Command.withDescription("surgical fine-tuning experiments: which layers to tune for which distribution shift"),
 );
 

@@ -84,6 +84,18 @@ export class RunDirectoryError extends Data.TaggedError("RunDirectoryError")<{
   }
 }
 
+/** A command-line flag with a value the command cannot use. */
+export class CommandLineError extends Data.TaggedError("CommandLineError")<{
+  /** The flag, e.g. `--severity`. */
+  readonly flag: string;
+  readonly detail: string;
+  readonly fix: string;
+}> {
+  describe(): string {
+    return `${this.flag}: ${this.detail}. ${this.fix}`;
+  }
+}
+
 /** Every error the engine reports to a user. */
 export type UserError =
   | PipelineFileError
@@ -91,10 +103,11 @@ export type UserError =
   | DatasetError
   | BackendError
   | TrainingError
-  | RunDirectoryError;
+  | RunDirectoryError
+  | CommandLineError;
 
 /** True when `e` is one of the user-facing errors above. */
 export const isUserError = (e: unknown): e is UserError =>
   e instanceof PipelineFileError || e instanceof PluginError ||
   e instanceof DatasetError || e instanceof BackendError ||
-  e instanceof TrainingError || e instanceof RunDirectoryError;
+  e instanceof TrainingError || e instanceof RunDirectoryError || e instanceof CommandLineError;
