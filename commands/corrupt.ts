@@ -129,12 +129,16 @@ const writeAtomically = (file: string, bytes: Uint8Array) =>
     const fix =
       "Choose a path you may write: `deno task scalpel` may write only under runs/ and .cache/ (e.g. --out runs/corrupt.png); when running cli.ts directly, grant --allow-write for the directory.";
     yield* fs.makeDirectory(dir, { recursive: true }).pipe(
-      Effect.mapError((e) => new CommandLineError({ flag: `--out ${file}`, detail: `cannot create ${dir} (${e.message})`, fix })),
+      Effect.mapError((e) =>
+        new CommandLineError({ flag: `--out ${file}`, detail: `cannot create ${dir} (${e.message})`, fix })
+      ),
     );
     yield* fs.writeFile(tmp, bytes).pipe(
       Effect.zipRight(fs.rename(tmp, file)),
       Effect.tapError(() => fs.remove(tmp).pipe(Effect.ignore)),
-      Effect.mapError((e) => new CommandLineError({ flag: `--out ${file}`, detail: `cannot be written (${e.message})`, fix })),
+      Effect.mapError((e) =>
+        new CommandLineError({ flag: `--out ${file}`, detail: `cannot be written (${e.message})`, fix })
+      ),
     );
   });
 
