@@ -9,6 +9,7 @@ import { type Effect, Schema } from "effect";
 import type { FileSystem, Path } from "@effect/platform";
 import type { Dataset } from "./dataset.ts";
 import type { Model } from "./model.ts";
+import type { TensorGradientStats } from "./gradstats.ts";
 import type { Rng, StreamPath } from "./random.ts";
 import type { UserError } from "./errors.ts";
 
@@ -54,6 +55,17 @@ export interface SelectionContext {
   /** 0-based epoch about to start. */
   readonly epoch: number;
   readonly epochs: number;
+  /** Mean training loss of each finished epoch (empty before the first). */
+  readonly trainLosses: ReadonlyArray<number>;
+  /**
+   * Gradient statistics of every trainable tensor on the fine-tuning data at the
+   * current weights (see core/gradstats.ts): ‖g‖, ‖θ‖, and with `perExample` the
+   * per-example gradient SNR. Computed on demand, with batch-norm frozen.
+   */
+  readonly gradientStats: (request: {
+    readonly batches: number;
+    readonly perExample?: number;
+  }) => ReadonlyMap<string, TensorGradientStats>;
 }
 
 /** What a selector plugin makes. */
@@ -66,6 +78,11 @@ export interface SelectorImpl {
    * a gradient.
    */
   readonly multipliers: (ctx: SelectionContext) => ReadonlyMap<string, number>;
+  /**
+   * Optional L2-SP penalty: α‖θ − θ₀‖² over the trained variables, θ₀ the
+   * pre-trained weights, added to the loss.
+   */
+  readonly penalty?: { readonly alpha: number };
 }
 
 /** What an evaluator receives: predictions on a split. */

@@ -31,6 +31,13 @@ export interface ResultLine {
   readonly trainedParams: number;
   /** Per layer group: fraction of its parameters trained. */
   readonly trainedGroups: Readonly<Record<string, number>>;
+  /**
+   * Per layer group, what the selector did over the epochs: the mean learning-rate
+   * multiplier (parameter-weighted) and the fraction of epochs the group was trained.
+   */
+  readonly groupActivity: Readonly<
+    Record<string, { readonly meanMultiplier: number; readonly activeFraction: number }>
+  >;
   /** Wall time of the trial (informational; never used to compute anything). */
   readonly seconds: number;
   /** Cache key of the pre-trained model the trial started from. */

@@ -26,8 +26,13 @@ export interface TrainSettings {
   readonly learningRate: number;
   /** `train`: batch-norm uses batch statistics and updates running ones; `eval`: frozen. */
   readonly batchNormMode: "train" | "eval";
-  /** Learning-rate multiplier per variable name for an epoch; absent or 0 = frozen. */
-  readonly multipliers: (epoch: number) => ReadonlyMap<string, number>;
+  /**
+   * Learning-rate multiplier per variable name for an epoch (given the mean losses of
+   * the epochs so far); absent or 0 = frozen.
+   */
+  readonly multipliers: (epoch: number, losses: ReadonlyArray<number>) => ReadonlyMap<string, number>;
+  /** Optional L2-SP penalty α‖θ − θ₀‖² toward `anchor` (θ₀ by variable name), over the trained variables. */
+  readonly penalty?: { readonly alpha: number; readonly anchor: ReadonlyMap<string, tf.Tensor> };
   /** Batch order stream. */
   readonly rng: Rng;
   /** Names what is trained, for error messages (`pre-training resnet-mini`, `trial 3f2a…`). */
@@ -41,6 +46,8 @@ export interface TrainReport {
   readonly epochLosses: ReadonlyArray<number>;
   /** Steps taken per variable name (0 for variables never trained). */
   readonly stepsByVariable: ReadonlyMap<string, number>;
+  /** The multipliers used in each epoch. */
+  readonly multipliersByEpoch: ReadonlyArray<ReadonlyMap<string, number>>;
 }
 
 /** Per-variable Adam state, created on first use and disposed at the end. */
@@ -92,11 +99,12 @@ export const train = (
     const slots = new Map<string, AdamSlot>();
     const steps = new Map<string, number>(model.params.map((p) => [p.name, 0]));
     const losses: number[] = [];
+    const used: Array<ReadonlyMap<string, number>> = [];
     try {
       for (let epoch = 0; epoch < settings.epochs; epoch++) {
         let mult: ReadonlyMap<string, number>;
         try {
-          mult = settings.multipliers(epoch);
+          mult = settings.multipliers(epoch, losses);
         } catch (e) {
           return yield* new TrainingError({
             what: settings.what,
@@ -106,6 +114,7 @@ export const train = (
             fix: "Check the selection's options against the model's layer groups.",
           });
         }
+        used.push(mult);
         const active: NamedVariable[] = model.params.filter((p) => (mult.get(p.name) ?? 0) > 0);
         const order = settings.rng.permutation(data.count);
         let lossSum = 0;
@@ -140,7 +149,7 @@ export const train = (
         s.v.dispose();
       }
     }
-    return { epochLosses: losses, stepsByVariable: steps };
+    return { epochLosses: losses, stepsByVariable: steps, multipliersByEpoch: used };
   });
 
 /** A non-trainable variable of zeros shaped like `like` (the temporary is released). */
@@ -174,7 +183,12 @@ const step = (
       const out = model.forward(x, settings.batchNormMode);
       // f runs in its own tidy scope: keep the new running statistics past it.
       updates = out.stateUpdates.map(([variable, next]) => [variable, tf.keep(next)] as const);
-      return tf.losses.softmaxCrossEntropy(y, out.logits) as tf.Scalar;
+      const loss = tf.losses.softmaxCrossEntropy(y, out.logits) as tf.Scalar;
+      const penalty = settings.penalty;
+      if (!penalty) return loss;
+      // L2-SP: α Σ ‖θ − θ₀‖² over the variables being trained
+      const terms = active.map((p) => tf.sum(tf.square(tf.sub(p.variable, penalty.anchor.get(p.name)!))));
+      return tf.add(loss, tf.mul(tf.addN(terms), penalty.alpha)) as tf.Scalar;
     }, active.map((p) => p.variable));
     const loss = value.dataSync()[0];
     if (!Number.isFinite(loss)) {

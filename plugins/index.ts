@@ -15,6 +15,9 @@ import spurious from "./shifts/spurious.ts";
 import subpopulation from "./shifts/subpopulation.ts";
 import worstGroupAccuracy from "./evaluators/worst_group_accuracy.ts";
 import { staticSelectors } from "./selectors/static.ts";
+import byName from "./selectors/by_name.ts";
+import { autoRgn, autoSnr } from "./selectors/auto.ts";
+import { gradualUnfreezing, l2sp, lpFt } from "./selectors/schedules.ts";
 import accuracy from "./evaluators/accuracy.ts";
 
 /** Every built-in plugin. */
@@ -29,6 +32,12 @@ export const builtinPlugins: ReadonlyArray<AnyPlugin> = [
   spurious,
   subpopulation,
   ...staticSelectors,
+  byName,
+  autoRgn,
+  autoSnr,
+  gradualUnfreezing,
+  l2sp,
+  lpFt,
   accuracy,
   worstGroupAccuracy,
 ];

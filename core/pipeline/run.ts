@@ -24,6 +24,7 @@ import type {
 } from "../plugin.ts";
 import { rngFor } from "../random.ts";
 import { predict, train } from "../train.ts";
+import { gradientStats } from "../gradstats.ts";
 import { stratifiedSamples } from "../splits.ts";
 import { PluginError, TrainingError, type UserError } from "../errors.ts";
 import { describePlugin, type Resolved } from "../registry.ts";
@@ -178,12 +179,35 @@ const runTrial = (
     const label = `${made.shifts[trial.shiftIndex].label} × ${selector.label}`;
     let best = { epoch: 0, val: start.val, test: start.test };
     const curve: number[] = [start.val[metric]];
+    const shiftId = contentHash(refJson(p.shifts[trial.shiftIndex]));
+    // θ₀ for an L2-SP penalty: the pre-trained weights, released when the trial ends
+    const anchor = selector.penalty
+      ? yield* Effect.acquireRelease(
+        Effect.sync(() =>
+          new Map(model.params.map((v) => [v.name, tf.tensor(weights.get(v.name)!.data, weights.get(v.name)!.shape)]))
+        ),
+        (m) => Effect.sync(() => m.forEach((t) => t.dispose())),
+      )
+      : undefined;
     const report = yield* train(model, splits.train, {
       epochs,
       batchSize,
       learningRate: trial.lr,
       batchNormMode: "eval",
-      multipliers: (epoch) => selector.multipliers({ model, epoch, epochs }),
+      multipliers: (epoch, trainLosses) =>
+        selector.multipliers({
+          model,
+          epoch,
+          epochs,
+          trainLosses,
+          gradientStats: (request) =>
+            gradientStats(model, splits.train, {
+              ...request,
+              batchSize,
+              rng: rngFor(p.settings.seed, ["gradient-stats", shiftId, trial.seed, trial.key, epoch]),
+            }),
+        }),
+      ...(selector.penalty && anchor ? { penalty: { alpha: selector.penalty.alpha, anchor } } : {}),
       // Common random numbers: every selection and learning rate of a (shift, seed) sees the same
       // batch order, so differences between cells come from the layers tuned, not from the shuffle.
       rng: rngFor(p.settings.seed, ["batches", contentHash(refJson(p.shifts[trial.shiftIndex])), trial.seed]),
@@ -206,6 +230,18 @@ const runTrial = (
       const trained = vars.filter((v) => trainedNames.has(v.name)).reduce((n, v) => n + v.variable.size, 0);
       return [g, total > 0 ? trained / total : 0];
     }));
+    const groupActivity = Object.fromEntries(model.groups.map((g) => {
+      const vars = model.params.filter((v) => v.group === g);
+      const total = vars.reduce((n, v) => n + v.variable.size, 0);
+      const perEpoch = report.multipliersByEpoch.map((m) =>
+        vars.reduce((acc, v) => acc + (m.get(v.name) ?? 0) * v.variable.size, 0) / Math.max(1, total)
+      );
+      const n = Math.max(1, perEpoch.length);
+      return [g, {
+        meanMultiplier: round4(perEpoch.reduce((a, b) => a + b, 0) / n),
+        activeFraction: round4(perEpoch.filter((x) => x > 0).length / n),
+      }];
+    }));
     const line: ResultLine = {
       key: trial.key,
       shift: made.shifts[trial.shiftIndex].label,
@@ -220,11 +256,13 @@ const runTrial = (
       valCurve: curve,
       trainedParams: model.params.filter((v) => trainedNames.has(v.name)).reduce((n, v) => n + v.variable.size, 0),
       trainedGroups,
+      groupActivity,
       seconds: Math.round((performance.now() - t0) / 10) / 100,
       pretrained: pretrainedKey,
     };
     return line;
   }).pipe(
+    Effect.scoped,
     Effect.catchAllDefect((e) =>
       Effect.fail(
         new TrainingError({
@@ -363,6 +401,8 @@ export const runPipeline = (
     yield* writeFileAtomic(path.join(opts.outDir, RUN_FILES.summaryJson), renderJson(summary, ctx));
     return { outDir: opts.outDir, summary, markdown, trialsRun: ran, trialsSkipped: done.size };
   }).pipe(Effect.scoped);
+
+const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
 
 const fmt = (x: number | undefined) => (x === undefined ? "?" : x.toFixed(4));
 

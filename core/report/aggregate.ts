@@ -17,6 +17,18 @@ export const meanAndStandardError = (
   return { mean, se: Math.sqrt(variance / n), n };
 };
 
+/** Mean of the per-group activity of several result lines. */
+const averageActivity = (lines: ReadonlyArray<ResultLine>): Cell["groupActivity"] => {
+  const groups = [...new Set(lines.flatMap((l) => Object.keys(l.groupActivity ?? {})))];
+  return Object.fromEntries(groups.map((g) => {
+    const xs = lines.map((l) => l.groupActivity?.[g] ?? { meanMultiplier: 0, activeFraction: 0 });
+    return [g, {
+      meanMultiplier: xs.reduce((a, x) => a + x.meanMultiplier, 0) / xs.length,
+      activeFraction: xs.reduce((a, x) => a + x.activeFraction, 0) / xs.length,
+    }];
+  }));
+};
+
 /** One aggregated cell of the table. */
 export interface Cell {
   readonly shift: string;
@@ -28,6 +40,10 @@ export interface Cell {
   /** Epoch chosen on validation, per seed. */
   readonly chosenEpoch: ReadonlyArray<number>;
   readonly trainedParams: number;
+  /** Per layer group: mean multiplier and fraction of epochs trained, averaged over the chosen trials. */
+  readonly groupActivity: Readonly<
+    Record<string, { readonly meanMultiplier: number; readonly activeFraction: number }>
+  >;
   /** True for the best selection of its shift (highest mean of the ranking metric). */
   readonly best: boolean;
 }
@@ -73,6 +89,7 @@ export const aggregate = (
         chosenLr: chosen.map((l) => l.lr),
         chosenEpoch: chosen.map((l) => l.epoch),
         trainedParams: Math.max(...chosen.map((l) => l.trainedParams)),
+        groupActivity: averageActivity(chosen),
         best: false,
       });
     }

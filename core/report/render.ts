@@ -57,7 +57,37 @@ export const renderMarkdown = (s: Summary, ctx: ReportContext): string => {
     const params = s.cells.find((c) => c.selection === sel)?.trainedParams ?? 0;
     out.push(`| ${sel} | ${cells.join(" | ")} | ${params.toLocaleString("en-US")} |`);
   }
+  out.push(...renderActivity(s));
   return out.join("\n") + "\n";
+};
+
+const isFractional = (x: number) => x > 1e-9 && Math.abs(x - 1) > 1e-9;
+
+/**
+ * For selections that train groups partially (adaptive selectors, schedules, per-group
+ * multipliers): per shift, each group's mean learning-rate multiplier and the fraction
+ * of epochs it was trained. Answers "which groups did auto-rgn favour on this shift?".
+ */
+export const renderActivity = (s: Summary): string[] => {
+  const out: string[] = [];
+  for (const shift of s.shifts) {
+    const cells = s.cells.filter((c) =>
+      c.shift === shift &&
+      Object.values(c.groupActivity).some((a) => isFractional(a.meanMultiplier) || isFractional(a.activeFraction))
+    );
+    if (cells.length === 0) continue;
+    const groups = [...new Set(cells.flatMap((c) => Object.keys(c.groupActivity)))];
+    out.push("", `Layer groups trained on ${shift} (mean learning-rate multiplier / fraction of epochs trained):`, "");
+    out.push(`| selection | ${groups.join(" | ")} |`, `|---|${groups.map(() => "---").join("|")}|`);
+    for (const c of cells) {
+      const row = groups.map((g) => {
+        const a = c.groupActivity[g];
+        return a ? `${a.meanMultiplier.toFixed(2)} / ${a.activeFraction.toFixed(2)}` : "";
+      });
+      out.push(`| ${c.selection} | ${row.join(" | ")} |`);
+    }
+  }
+  return out;
 };
 
 const csvField = (v: string | number | undefined | null): string => {

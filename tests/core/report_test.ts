@@ -25,6 +25,7 @@ const line = (shift: string, selection: string, seed: number, lr: number, val: n
   valCurve: [val],
   trainedParams: 10,
   trainedGroups: {},
+  groupActivity: {},
   seconds: 1,
   pretrained: "x",
 });

@@ -34,7 +34,8 @@ const finetune = (model: Model, sel: SelectorImpl, data: Split) =>
     batchSize: 8,
     learningRate: 1e-2,
     batchNormMode: "eval",
-    multipliers: (epoch) => sel.multipliers({ model, epoch, epochs: 2 }),
+    multipliers: (epoch, trainLosses) =>
+      sel.multipliers({ model, epoch, epochs: 2, trainLosses, gradientStats: () => new Map() }),
     rng: rngFor(1, ["batches"]),
     what: "test",
   }));

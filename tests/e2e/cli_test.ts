@@ -153,3 +153,31 @@ Deno.test("e2e: a custom shift plugin listed in the pipeline file runs end to en
     assert.doesNotMatch(r.stderr, /^\s+at /m, "no stack trace");
   }
 });
+
+Deno.test("e2e: a pipeline comparing every selector runs, and records what each trained", async () => {
+  const dir = await tempDir("e2e-selectors");
+  const out = `${dir}/run`;
+  const r = await scalpel(["run", fixture("pipelines/selectors.yaml"), "--out", out, "--cache", `${dir}/cache`], [dir]);
+  assert.equal(r.code, 0, r.stderr);
+  for (const row of ["auto-rgn", "auto-snr", "gradual-l2f", "l2-sp(0.01)", "lp-ft", "block1+head[head×0.1]"]) {
+    assert.ok(r.stdout.includes(`| ${row} |`), `row ${row} missing`);
+  }
+  assert.match(r.stdout, /Layer groups trained on impulse_noise-5-inet/);
+  const lines = (await Deno.readTextFile(`${out}/results.jsonl`)).trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(lines.length, 10, "by-name's multiplier list makes two selections");
+  const gradual = lines.find((l) => l.selection === "gradual-l2f");
+  // two epochs, last-to-first: head trained in both, block3 in the second only, block1/2 never
+  assert.deepEqual(gradual.groupActivity, {
+    block1: { meanMultiplier: 0, activeFraction: 0 },
+    block2: { meanMultiplier: 0, activeFraction: 0 },
+    block3: { meanMultiplier: 0.5, activeFraction: 0.5 },
+    head: { meanMultiplier: 1, activeFraction: 1 },
+  });
+  const rgn = lines.find((l) => l.selection === "auto-rgn");
+  assert.equal(
+    Math.max(
+      ...Object.values(rgn.groupActivity as Record<string, { activeFraction: number }>).map((a) => a.activeFraction),
+    ),
+    1,
+  );
+});
