@@ -9,7 +9,9 @@ import { Args, Command, Options } from "@effect/cli";
 import { NodeContext } from "@effect/platform-node";
 import { Path } from "@effect/platform";
 import { Cause, Console, Effect, Exit, JSONSchema, Layer, Option, Schema } from "effect";
-import { isUserError, type UserError } from "./core/errors.ts";
+import { CommandLineError, isUserError, type UserError } from "./core/errors.ts";
+import { RESULT_PREFIX, runWorkers } from "./core/pipeline/parallel.ts";
+import { RUN_FILES } from "./core/store.ts";
 import { type BackendChoice, backendChoices, TensorBackendLive } from "./core/backend.ts";
 import { Registry, registryLayer } from "./core/registry.ts";
 import { loadPipeline } from "./core/pipeline/load.ts";
@@ -20,6 +22,8 @@ import { builtinPlugins } from "./plugins/index.ts";
 import { SCALPEL_VERSION } from "./core/version.ts";
 import { corrupt } from "./commands/corrupt.ts";
 import { shifts } from "./commands/shifts.ts";
+import { schema } from "./commands/schema.ts";
+import { cache } from "./commands/cache.ts";
 
 const pipelineArg = Args.text({ name: "pipeline" }).pipe(Args.withDescription("pipeline file (YAML or JSON)"));
 
@@ -47,6 +51,14 @@ const run = Command.make("run", {
     Options.withDefault(".cache/scalpel/models"),
   ),
   quiet: Options.boolean("quiet").pipe(Options.withDescription("print only the summary table")),
+  concurrency: Options.integer("concurrency").pipe(
+    Options.withDescription("worker processes running trials in parallel (results are identical whatever N is)"),
+    Options.withDefault(1),
+  ),
+  shard: Options.text("shard").pipe(
+    Options.withDescription("internal: run as worker I of N (I/N) of a parallel run"),
+    Options.optional,
+  ),
 }, (a) =>
   Effect.gen(function* () {
     const path = yield* Path.Path;
@@ -56,13 +68,85 @@ const run = Command.make("run", {
     const pipeline = yield* loadPipeline(a.pipeline, overrides);
     const outDir = Option.getOrElse(a.out, () => path.join("runs", pipeline.settings.name, timestamp()));
     const log = (line: string) => (a.quiet ? Effect.void : Console.error(line));
-    const outcome = yield* runPipeline(pipeline, { outDir, cacheDir: a.cache, log }).pipe(
-      Effect.provide(TensorBackendLive(pipeline.settings.backend)),
-    );
+    const backend = TensorBackendLive(pipeline.settings.backend);
+    if (Option.isSome(a.shard)) {
+      // worker of a parallel run: result lines go to stdout for the parent
+      const [index, count] = a.shard.value.split("/").map(Number);
+      yield* runPipeline(pipeline, {
+        outDir,
+        cacheDir: a.cache,
+        log,
+        shard: { index, count },
+        emit: (line) => Console.log(RESULT_PREFIX + JSON.stringify(line)),
+      }).pipe(Effect.provide(backend));
+      return;
+    }
+    if (a.concurrency < 1 || a.concurrency > 64) {
+      return yield* new CommandLineError({
+        flag: "--concurrency",
+        detail: `${a.concurrency} is out of range`,
+        fix: "Give 1 to 64.",
+      });
+    }
+    let parallelRan: number | undefined;
+    if (a.concurrency > 1 && Deno.permissions.querySync({ name: "run" }).state !== "granted") {
+      return yield* new CommandLineError({
+        flag: "--concurrency",
+        detail: "starting worker processes needs the permission to run subprocesses",
+        fix: "Use `deno task scalpel` (it grants --allow-run) or add --allow-run to your `deno run` command.",
+      });
+    }
+    if (a.concurrency > 1) {
+      yield* runPipeline(pipeline, { outDir, cacheDir: a.cache, log, pretrainOnly: true }).pipe(
+        Effect.provide(backend),
+      );
+      const self = new URL(import.meta.url).pathname;
+      const flags = [
+        "--allow-read",
+        "--allow-env",
+        "--allow-sys=uid,gid",
+        `--allow-write=${path.resolve(outDir)},${path.resolve(a.cache)}`,
+      ];
+      const passOn = [
+        ...(Option.isSome(a.seed) ? ["--seed", String(a.seed.value)] : []),
+        ...(Option.isSome(a.backend) ? ["--backend", a.backend.value] : []),
+        ...(a.quiet ? ["--quiet"] : []),
+      ];
+      parallelRan = yield* runWorkers(
+        a.concurrency,
+        (index, count) => ({
+          command: Deno.execPath(),
+          args: [
+            "run",
+            ...flags,
+            self,
+            "run",
+            a.pipeline,
+            "--out",
+            outDir,
+            "--cache",
+            a.cache,
+            ...passOn,
+            "--shard",
+            `${index}/${count}`,
+          ],
+        }),
+        path.join(outDir, RUN_FILES.results),
+        log,
+      );
+    }
+    const outcome = yield* runPipeline(pipeline, {
+      outDir,
+      cacheDir: a.cache,
+      // after a parallel run every trial is done: this pass only writes the summary
+      log: parallelRan === undefined ? log : () => Effect.void,
+    }).pipe(Effect.provide(backend));
     yield* Console.log(outcome.markdown);
     yield* Console.log(
       `Results: ${outDir}/ (results.jsonl, summary.md, summary.csv, summary.json); ` +
-        `${outcome.trialsRun} trials run, ${outcome.trialsSkipped} resumed.`,
+        (parallelRan === undefined
+          ? `${outcome.trialsRun} trials run, ${outcome.trialsSkipped} resumed.`
+          : `${parallelRan} trials run by ${a.concurrency} workers, ${outcome.trialsSkipped - parallelRan} resumed.`),
     );
   })).pipe(Command.withDescription("run a pipeline file and write results and a summary to a run directory"));
 
@@ -97,7 +181,7 @@ const plugins = Command.make("plugins", {}, () =>
   })).pipe(Command.withDescription("list the registered plugins and their options"));
 
 const scalpel = Command.make("scalpel").pipe(
-  Command.withSubcommands([run, validate, plugins, shifts, corrupt]),
+  Command.withSubcommands([run, validate, plugins, shifts, corrupt, schema, cache]),
   Command.withDescription("surgical fine-tuning experiments: which layers to tune for which distribution shift"),
 );
 

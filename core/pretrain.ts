@@ -125,3 +125,22 @@ export const pretrained = (
     yield* writeFileAtomic(metaFile, JSON.stringify({ ...spec, key, sourceTestAccuracy }, null, 2) + "\n");
     return { key, weights, sourceTestAccuracy, cached: false };
   }).pipe(Effect.scoped);
+
+/** Source test accuracies recorded in the cache for the given pre-trained model keys (missing ones skipped). */
+export const sourceAccuracyOf = (cacheDir: string, keys: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem;
+    const path = yield* Path.Path;
+    const out: number[] = [];
+    for (const key of keys) {
+      const meta = yield* fs.readFileString(path.join(cacheDir, `${key}.json`)).pipe(Effect.option);
+      if (meta._tag === "None") continue;
+      const parsed = yield* Effect.try(() => JSON.parse(meta.value) as { sourceTestAccuracy?: number }).pipe(
+        Effect.option,
+      );
+      if (parsed._tag === "Some" && typeof parsed.value.sourceTestAccuracy === "number") {
+        out.push(parsed.value.sourceTestAccuracy);
+      }
+    }
+    return out;
+  });

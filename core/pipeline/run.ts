@@ -30,11 +30,12 @@ import { PluginError, TrainingError, type UserError } from "../errors.ts";
 import { describePlugin, type Resolved } from "../registry.ts";
 import { refJson, resolvedJson, type ResolvedPipeline } from "./load.ts";
 import { expandTrials, type Trial } from "./expand.ts";
-import { type Pretrained, pretrained, pretrainKey } from "../pretrain.ts";
+import { type Pretrained, pretrained, pretrainKey, sourceAccuracyOf } from "../pretrain.ts";
 import { appendLine, contentHash, openRunDirectory, readJsonLines, RUN_FILES, writeFileAtomic } from "../store.ts";
 import type { Metrics, ResultLine } from "../results.ts";
 import { aggregate, type Summary } from "../report/aggregate.ts";
 import { renderCsv, renderJson, renderMarkdown } from "../report/render.ts";
+import { renderHtml } from "../report/html.ts";
 import { TensorBackend } from "../backend.ts";
 import { SCALPEL_VERSION } from "../version.ts";
 
@@ -44,6 +45,15 @@ export interface RunOptions {
   readonly cacheDir: string;
   /** Progress output (one line per event). */
   readonly log: (line: string) => Effect.Effect<void>;
+  /** Run only every `count`-th unfinished trial, starting at `index` (a worker of a parallel run). */
+  readonly shard?: { readonly index: number; readonly count: number };
+  /** Only apply the shifts and pre-train (fill the model cache); run no trial, write no summary. */
+  readonly pretrainOnly?: boolean;
+  /**
+   * Worker mode: hand each result line to `emit` instead of appending it to
+   * results.jsonl, and write no summary (the parent process does both).
+   */
+  readonly emit?: (line: ResultLine) => Effect.Effect<void>;
 }
 
 /** What a finished run produced. */
@@ -324,8 +334,18 @@ export const runPipeline = (
     let metric: string | undefined = previous.length > 0 ? Object.keys(previous[0].val)[0] : undefined;
     let finished = done.size;
     let ran = 0;
+    let trialSeconds = 0;
+    const shard = opts.shard ?? { index: 0, count: 1 };
+    const mine = opts.pretrainOnly
+      ? []
+      : trials.filter((t) => !done.has(t.key)).filter((_, i) => i % shard.count === shard.index);
+    const total = shard.count > 1 ? mine.length : trials.length;
+    if (shard.count === 1) finished = done.size;
+    else finished = 0;
     for (let s = 0; s < made.shifts.length; s++) {
-      const todo = trials.filter((t) => t.shiftIndex === s && !done.has(t.key));
+      const todo = mine.filter((t) => t.shiftIndex === s);
+      const needed = opts.pretrainOnly && trials.some((t) => t.shiftIndex === s && !done.has(t.key));
+      if (todo.length === 0 && !needed) continue;
       if (todo.length === 0) continue;
       // Shifts are applied one at a time (a grid of corruptions would not fit in memory at once).
       const { source, target } = yield* applyShift(p, s, made.shifts[s], base);
@@ -346,6 +366,7 @@ export const runPipeline = (
         opts.log,
       ));
       pretrainedByKey.set(pre.key, pre);
+      if (todo.length === 0) continue;
       const model = yield* modelFor(numClasses);
       for (const seed of [...new Set(todo.map((t) => t.seed))]) {
         const splits = yield* targetSplits(p, s, target, seed);
@@ -357,20 +378,33 @@ export const runPipeline = (
         metric ??= Object.keys(start.val)[0];
         for (const trial of todo.filter((t) => t.seed === seed)) {
           const line = yield* runTrial(p, made, trial, model, pre.weights, splits, start, pre.key, metric);
-          yield* appendLine(resultsFile, line);
+          if (opts.emit) yield* opts.emit(line);
+          else yield* appendLine(resultsFile, line);
           lines.push(line);
           finished++;
           ran++;
+          trialSeconds += line.seconds;
+          const eta = (trialSeconds / ran) * (mine.length - ran);
           yield* opts.log(
-            `[${finished}/${trials.length}] ${line.shift} × ${line.selection} seed ${line.seed} lr ${trial.lr}: ` +
+            `[${finished}/${total}] ${line.shift} × ${line.selection} seed ${line.seed} lr ${trial.lr}: ` +
               `val ${metric} ${fmt(line.val[metric])}, test ${
                 fmt(line.test[metric])
-              } (epoch ${line.epoch}, ${line.seconds} s)`,
+              } (epoch ${line.epoch}, ${line.seconds} s; ETA ${formatDuration(eta)})`,
           );
         }
       }
     }
 
+    if (opts.pretrainOnly || opts.emit) {
+      return {
+        outDir: opts.outDir,
+        summary: aggregate([], "accuracy", [], []),
+        markdown: "",
+        trialsRun: ran,
+        trialsSkipped: done.size,
+      };
+    }
+    const sourceAccuracies = yield* sourceAccuracyOf(opts.cacheDir, [...new Set(lines.map((l) => l.pretrained))]);
     const summary = aggregate(
       lines,
       metric ?? "accuracy",
@@ -388,10 +422,8 @@ export const runPipeline = (
         `- pre-training: ${p.settings.pretrain.epochs} epochs on ${
           p.settings.pretrain.examples ?? "all"
         } source examples` +
-        (pretrainedByKey.size > 0
-          ? `; source test accuracy ${
-            [...pretrainedByKey.values()].map((m) => `${(100 * m.sourceTestAccuracy).toFixed(1)} %`).join(", ")
-          }`
+        (sourceAccuracies.length > 0
+          ? `; source test accuracy ${sourceAccuracies.map((a) => `${(100 * a).toFixed(1)} %`).join(", ")}`
           : ""),
       ],
     };
@@ -399,8 +431,20 @@ export const runPipeline = (
     yield* writeFileAtomic(path.join(opts.outDir, RUN_FILES.summaryMd), markdown);
     yield* writeFileAtomic(path.join(opts.outDir, RUN_FILES.summaryCsv), renderCsv(summary));
     yield* writeFileAtomic(path.join(opts.outDir, RUN_FILES.summaryJson), renderJson(summary, ctx));
+    yield* writeFileAtomic(
+      path.join(opts.outDir, RUN_FILES.reportHtml),
+      renderHtml(summary, ctx, { ...resolved, resolvedPipeline: resolved.pipeline }),
+    );
     return { outDir: opts.outDir, summary, markdown, trialsRun: ran, trialsSkipped: done.size };
   }).pipe(Effect.scoped);
+
+/** `1h02m`, `3m20s`, `45s`. */
+export const formatDuration = (seconds: number): string => {
+  const s = Math.max(0, Math.round(seconds));
+  if (s >= 3600) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+  if (s >= 60) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+  return `${s}s`;
+};
 
 const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
 

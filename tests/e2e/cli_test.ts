@@ -5,7 +5,7 @@
 import { strict as assert } from "node:assert";
 import { fixture, ROOT, tempDir } from "../helpers.ts";
 
-const PERMISSIONS = ["--allow-read", "--allow-env", "--allow-sys=uid,gid"];
+const PERMISSIONS = ["--allow-read", "--allow-env", "--allow-sys=uid,gid", "--allow-run"];
 
 /** Run `scalpel ARGS` with write access to `writable` only; returns exit code and output. */
 const scalpel = async (args: string[], writable: string[]) => {
@@ -180,4 +180,40 @@ Deno.test("e2e: a pipeline comparing every selector runs, and records what each 
     ),
     1,
   );
+});
+
+Deno.test("e2e: --concurrency 2 gives the same result lines as 1; a cut-short run resumes to the same summary", async () => {
+  const dir = await tempDir("e2e-parallel");
+  const cache = `${dir}/cache`;
+  const file = fixture("pipelines/tiny.yaml");
+  const one = await scalpel(["run", file, "--out", `${dir}/one`, "--cache", cache], [dir]);
+  assert.equal(one.code, 0, one.stderr);
+  const two = await scalpel(["run", file, "--out", `${dir}/two`, "--cache", cache, "--concurrency", "2"], [dir]);
+  assert.equal(two.code, 0, two.stderr);
+  assert.match(two.stdout, /6 trials run by 2 workers/);
+  const read = async (d: string) =>
+    Object.fromEntries(
+      (await Deno.readTextFile(`${d}/results.jsonl`)).trim().split("\n").map((l) => JSON.parse(l))
+        .map((l) => [l.key, { val: l.val, test: l.test, epoch: l.epoch, lr: l.lr }]),
+    );
+  assert.deepEqual(await read(`${dir}/two`), await read(`${dir}/one`));
+
+  // a run killed after 2 trials, in the middle of writing the third line
+  const cut = `${dir}/cut`;
+  await Deno.mkdir(cut);
+  await Deno.copyFile(`${dir}/one/pipeline.resolved.json`, `${cut}/pipeline.resolved.json`);
+  const full = (await Deno.readTextFile(`${dir}/one/results.jsonl`)).split("\n");
+  await Deno.writeTextFile(`${cut}/results.jsonl`, `${full[0]}\n${full[1]}\n${full[2].slice(0, 40)}`);
+  const resumed = await scalpel(["run", file, "--out", cut, "--cache", cache], [dir]);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.match(resumed.stdout, /4 trials run, 2 resumed/);
+  const summary = async (d: string) => JSON.parse(await Deno.readTextFile(`${d}/summary.json`)).cells;
+  assert.deepEqual(await summary(cut), await summary(`${dir}/one`));
+
+  // a directory holding another pipeline is refused
+  const other = await Deno.readTextFile(file);
+  await Deno.writeTextFile(`${dir}/other.yaml`, other.replace("seed: 1", "seed: 9"));
+  const refused = await scalpel(["run", `${dir}/other.yaml`, "--out", cut, "--cache", cache], [dir]);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /holds a run of a different pipeline/);
 });
