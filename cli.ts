@@ -12,6 +12,7 @@ import { Cause, Console, Effect, Exit, JSONSchema, Layer, Option, Schema } from 
 import { CommandLineError, isUserError, type UserError } from "./core/errors.ts";
 import { RESULT_PREFIX, runWorkers } from "./core/pipeline/parallel.ts";
 import { RUN_FILES } from "./core/store.ts";
+import { makeProgress } from "./core/progress.ts";
 import { type BackendChoice, backendChoices, TensorBackendLive } from "./core/backend.ts";
 import { Registry, registryLayer } from "./core/registry.ts";
 import { loadPipeline } from "./core/pipeline/load.ts";
@@ -67,7 +68,8 @@ const run = Command.make("run", {
     if (Option.isSome(a.backend)) overrides.backend = a.backend.value;
     const pipeline = yield* loadPipeline(a.pipeline, overrides);
     const outDir = Option.getOrElse(a.out, () => path.join("runs", pipeline.settings.name, timestamp()));
-    const log = (line: string) => (a.quiet ? Effect.void : Console.error(line));
+    const progress = makeProgress({ quiet: a.quiet, terminal: Deno.stderr.isTerminal() });
+    const log = progress.log;
     const backend = TensorBackendLive(pipeline.settings.backend);
     if (Option.isSome(a.shard)) {
       // worker of a parallel run: result lines go to stdout for the parent
@@ -138,9 +140,11 @@ const run = Command.make("run", {
     const outcome = yield* runPipeline(pipeline, {
       outDir,
       cacheDir: a.cache,
+      epoch: progress.epoch,
       // after a parallel run every trial is done: this pass only writes the summary
       log: parallelRan === undefined ? log : () => Effect.void,
     }).pipe(Effect.provide(backend));
+    yield* progress.done;
     yield* Console.log(outcome.markdown);
     yield* Console.log(
       `Results: ${outDir}/ (results.jsonl, summary.md, summary.csv, summary.json); ` +

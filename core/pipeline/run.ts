@@ -54,6 +54,22 @@ export interface RunOptions {
    * results.jsonl, and write no summary (the parent process does both).
    */
   readonly emit?: (line: ResultLine) => Effect.Effect<void>;
+  /** Called after every fine-tuning epoch (for a live status line on a terminal). */
+  readonly epoch?: (info: EpochProgress) => Effect.Effect<void>;
+}
+
+/** Where a run stands, after one fine-tuning epoch. */
+export interface EpochProgress {
+  /** `shift × selection seed s lr x`. */
+  readonly trial: string;
+  /** Trials finished so far and in all (of this process). */
+  readonly done: number;
+  readonly total: number;
+  readonly epoch: number;
+  readonly epochs: number;
+  readonly loss: number;
+  /** Estimated seconds left, when known. */
+  readonly eta?: number;
 }
 
 /** What a finished run produced. */
@@ -180,6 +196,7 @@ const runTrial = (
   start: { readonly val: Metrics; readonly test: Metrics },
   pretrainedKey: string,
   metric: string,
+  onEpoch: (epoch: number, epochs: number, loss: number) => Effect.Effect<void> = () => Effect.void,
 ) =>
   Effect.gen(function* () {
     const t0 = performance.now();
@@ -222,7 +239,7 @@ const runTrial = (
       // batch order, so differences between cells come from the layers tuned, not from the shuffle.
       rng: rngFor(p.settings.seed, ["batches", contentHash(refJson(p.shifts[trial.shiftIndex])), trial.seed]),
       what: `trial ${trial.key} (${label}, seed ${trial.seed}, lr ${trial.lr})`,
-      onEpoch: (epoch) =>
+      onEpoch: (epoch, loss) =>
         Effect.sync(() => {
           const val = evaluate(model, splits.val, made.evaluators);
           curve.push(val[metric]);
@@ -230,7 +247,7 @@ const runTrial = (
           if (best.epoch === 0 || val[metric] > best.val[metric]) {
             best = { epoch: epoch + 1, val, test: evaluate(model, splits.test, made.evaluators) };
           }
-        }),
+        }).pipe(Effect.zipRight(onEpoch(epoch + 1, epochs, loss))),
     });
     const trainedNames = new Set([...report.stepsByVariable].filter(([, n]) => n > 0).map(([name]) => name));
     if (trainedNames.size === 0) best = { epoch: 0, val: start.val, test: start.test };
@@ -377,7 +394,33 @@ export const runPipeline = (
         };
         metric ??= Object.keys(start.val)[0];
         for (const trial of todo.filter((t) => t.seed === seed)) {
-          const line = yield* runTrial(p, made, trial, model, pre.weights, splits, start, pre.key, metric);
+          const name = `${made.shifts[s].label} × ${
+            made.selectors[trial.selectionIndex].label
+          } seed ${seed} lr ${trial.lr}`;
+          const eta0 = ran > 0 ? (trialSeconds / ran) * (mine.length - ran) : undefined;
+          const line = yield* runTrial(
+            p,
+            made,
+            trial,
+            model,
+            pre.weights,
+            splits,
+            start,
+            pre.key,
+            metric,
+            (epoch, epochs, loss) =>
+              opts.epoch
+                ? opts.epoch({
+                  trial: name,
+                  done: finished,
+                  total,
+                  epoch,
+                  epochs,
+                  loss,
+                  ...(eta0 === undefined ? {} : { eta: eta0 }),
+                })
+                : Effect.void,
+          );
           if (opts.emit) yield* opts.emit(line);
           else yield* appendLine(resultsFile, line);
           lines.push(line);
