@@ -4,7 +4,10 @@
  * inference examples/s, on each requested backend. Warm-up excluded; the median of
  * several repetitions is reported.
  *
- *   deno task bench [--json] [--backends wasm,cpu,node] [--reps 5] [--batches 8]
+ *   deno task bench [--json] [--backends wasm,cpu,node] [--reps 5] [--batches 8] [--peer]
+ *
+ * `--peer` also runs bench/torch_peer.py (PyTorch on 1 and 2 threads, with Debian's
+ * python3-torch when it is installed) in the same run and prints the ratio table.
  *
  * `--json` prints one object per line:
  * {"model":"small-cnn","subset":"all","backend":"wasm","batch":64,"train_examples_per_s":…,"infer_examples_per_s":…}
@@ -28,6 +31,7 @@ const { values } = parseArgs({
     backends: { type: "string", default: "wasm" },
     reps: { type: "string", default: "5" },
     batches: { type: "string", default: "8" },
+    peer: { type: "boolean", default: false },
   },
 });
 const BATCH = 64;
@@ -120,6 +124,45 @@ for (const backend of values.backends.split(",") as BackendChoice[]) {
         );}
     }
     disposeModel(model);
+  }
+}
+if (values.peer) {
+  const python = "/usr/bin/python3";
+  const peer = await new Deno.Command(python, {
+    args: [new URL("./torch_peer.py", import.meta.url).pathname, "--reps", String(reps), "--batches", String(batches)],
+    stdout: "piped",
+    stderr: "piped",
+  }).output().catch((e) => ({ success: false, stdout: new Uint8Array(), stderr: new TextEncoder().encode(String(e)) }));
+  if (!peer.success) {
+    console.error(
+      `PyTorch peer not run (install Debian's python3-torch): ${
+        new TextDecoder().decode(peer.stderr).split("\n").at(-2) ?? ""
+      }`,
+    );
+  } else {
+    const peerRows = new TextDecoder().decode(peer.stdout).trim().split("\n").map((l) =>
+      JSON.parse(l) as Record<string, string | number>
+    );
+    if (values.json) peerRows.forEach((r) => console.log(JSON.stringify(r)));
+    rows.push(...peerRows);
+    const find = (model: unknown, subset: unknown, backend: string) =>
+      rows.find((r) => r.model === model && r.subset === subset && r.backend === backend);
+    if (!values.json) {
+      console.log(
+        "\n| model | subset | scalpel wasm ex/s | PyTorch 1 thread | PyTorch 2 threads | wasm / PyTorch 1t | wasm / PyTorch 2t |",
+      );
+      console.log("|---|---|---:|---:|---:|---:|---:|");
+      for (const r of rows.filter((r) => r.backend === "wasm")) {
+        const t1 = find(r.model, r.subset, "torch-1t")?.train_examples_per_s as number | undefined;
+        const t2 = find(r.model, r.subset, "torch-2t")?.train_examples_per_s as number | undefined;
+        const w = r.train_examples_per_s as number;
+        console.log(
+          `| ${r.model} | ${r.subset} | ${w} | ${t1 ?? "–"} | ${t2 ?? "–"} | ${t1 ? (w / t1).toFixed(2) : "–"} | ${
+            t2 ? (w / t2).toFixed(2) : "–"
+          } |`,
+        );
+      }
+    }
   }
 }
 if (!values.json) {

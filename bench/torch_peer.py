@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""PyTorch peer of bench/train_bench.ts: the same two models, batch 64, Adam,
+training examples/s (forward + backward + step) for full fine-tuning, `block3`
+and `last-layer`, and inference examples/s, with 1 and 2 threads. Warm-up
+excluded, median of several repetitions. Prints one JSON object per line with
+the field names of train_bench.ts (backend "torch-1t" / "torch-2t").
+
+Optional peer only: needs Debian's python3-torch; never a dependency of scalpel.
+"""
+import argparse
+import json
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+BATCH = 64
+
+
+class SmallCnn(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.block1 = nn.Conv2d(1, 16, 3, padding=1)
+        self.block2 = nn.Conv2d(16, 32, 3, padding=1)
+        self.block3 = nn.Linear(7 * 7 * 32, 64)
+        self.head = nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.block1(x)), 2)
+        x = F.max_pool2d(F.relu(self.block2(x)), 2)
+        return self.head(F.relu(self.block3(torch.flatten(x, 1))))
+
+
+class Basic(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.short = None
+        if stride != 1 or cin != cout:
+            self.short = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = F.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        return F.relu(y + (self.short(x) if self.short is not None else x))
+
+
+class ResnetMini(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.block1 = nn.Sequential(nn.Conv2d(1, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(), Basic(16, 16, 1))
+        self.block2 = Basic(16, 32, 2)
+        self.block3 = Basic(32, 64, 2)
+        self.head = nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = self.block3(self.block2(self.block1(x)))
+        return self.head(x.mean((2, 3)))
+
+
+def rate(fn, examples, reps):
+    fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(examples / (time.perf_counter() - t0))
+    return statistics.median(times)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--batches", type=int, default=8)
+    ap.add_argument("--threads", default="1,2")
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    n = BATCH * args.batches
+    x = torch.rand(n, 1, 28, 28)
+    y = torch.randint(0, 10, (n,))
+    for threads in [int(t) for t in args.threads.split(",")]:
+        torch.set_num_threads(threads)
+        for name, cls in (("small-cnn", SmallCnn), ("resnet-mini", ResnetMini)):
+            model = cls()
+            model.eval()  # batch-norm statistics frozen, as scalpel fine-tunes
+
+            def infer():
+                with torch.no_grad():
+                    for i in range(0, n, BATCH):
+                        model(x[i:i + BATCH])
+
+            infer_rate = rate(infer, n, args.reps)
+            for subset in ("all", "block3", "last-layer"):
+                group = None if subset == "all" else ("head" if subset == "last-layer" else subset)
+                params = [p for k, p in model.named_parameters() if group is None or k.startswith(group + ".")]
+                for p in model.parameters():
+                    p.requires_grad_(any(p is q for q in params))
+                opt = torch.optim.Adam(params, lr=1e-4)
+
+                def train():
+                    for i in range(0, n, BATCH):
+                        opt.zero_grad()
+                        F.cross_entropy(model(x[i:i + BATCH]), y[i:i + BATCH]).backward()
+                        opt.step()
+
+                print(json.dumps({
+                    "model": name, "subset": subset, "backend": f"torch-{threads}t", "batch": BATCH,
+                    "train_examples_per_s": round(rate(train, n, args.reps)),
+                    "infer_examples_per_s": round(infer_rate),
+                }), flush=True)
+
+
+if __name__ == "__main__":
+    main()
