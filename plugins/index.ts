@@ -5,6 +5,11 @@
  */
 import type { AnyPlugin } from "../core/plugin.ts";
 import mnist from "./datasets/mnist.ts";
+import fashionMnist from "./datasets/fashion_mnist.ts";
+import idx from "./datasets/idx.ts";
+import npy from "./datasets/npy.ts";
+import imageFolder from "./datasets/image_folder.ts";
+import natural from "./shifts/natural.ts";
 import smallCnn from "./models/small_cnn.ts";
 import resnetMini from "./models/resnet_mini.ts";
 import corruption from "./shifts/corruption.ts";
@@ -23,9 +28,14 @@ import accuracy from "./evaluators/accuracy.ts";
 /** Every built-in plugin. */
 export const builtinPlugins: ReadonlyArray<AnyPlugin> = [
   mnist,
+  fashionMnist,
+  idx,
+  npy,
+  imageFolder,
   smallCnn,
   resnetMini,
   corruption,
+  natural,
   labelPermutation,
   labelNoise,
   classPrior,

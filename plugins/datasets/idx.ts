@@ -1,0 +1,86 @@
+/**
+ * `idx`: any pair of IDX image / label files per split (the MNIST family: EMNIST,
+ * KMNIST, Fashion-MNIST's own files, …), uncompressed, unsigned-byte 3-D images
+ * N×H×W (one channel) and 1-D labels. Relative paths are resolved against the
+ * current directory. The number of classes is `classNames.length`, else
+ * `numClasses`, else the largest label + 1; every class needs a training example.
+ * @module
+ */
+import { Effect, Schema } from "effect";
+import { Path } from "@effect/platform";
+import { defineDataset } from "../../core/plugin.ts";
+import type { Dataset } from "../../core/dataset.ts";
+import { DatasetError } from "../../core/errors.ts";
+import { type IdxFixes, readIdxSplit, resolveClasses } from "./mnist.ts";
+
+const FIXES: IdxFixes = {
+  missing:
+    "Check `dataset.options.trainImages` / `trainLabels` / `testImages` / `testLabels` (relative paths are resolved against the current directory; gunzip `.gz` files first).",
+  corrupt: "Replace it with an intact, uncompressed IDX file (unsigned-byte data, 3-D images and 1-D labels).",
+};
+
+/** The options of the idx dataset plugin. */
+export const IdxOptions = Schema.Struct({
+  /** Dataset name (shown in logs; shifts such as subpopulation `auto` look at it). */
+  name: Schema.optionalWith(Schema.String, { default: () => "idx" }),
+  /** IDX file of training images (N×H×W, unsigned bytes). */
+  trainImages: Schema.String,
+  /** IDX file of training labels (N, unsigned bytes). */
+  trainLabels: Schema.String,
+  /** IDX file of test images. */
+  testImages: Schema.String,
+  /** IDX file of test labels. */
+  testLabels: Schema.String,
+  /** Human-readable class names, one per class (their number is the number of classes). */
+  classNames: Schema.optional(Schema.NonEmptyArray(Schema.String)),
+  /** Number of classes; default: the largest label + 1. */
+  numClasses: Schema.optional(Schema.Int.pipe(Schema.between(2, 256))),
+  /** Use only the first N training images. */
+  trainLimit: Schema.optional(Schema.Int.pipe(Schema.positive())),
+  /** Use only the first N test images. */
+  testLimit: Schema.optional(Schema.Int.pipe(Schema.positive())),
+});
+
+/** The idx dataset plugin. */
+export default defineDataset({
+  name: "idx",
+  description: "any IDX image/label file pair per split (EMNIST, KMNIST, …): N×H×W uint8 images, 1-D uint8 labels",
+  options: IdxOptions,
+  make: (o) =>
+    Effect.succeed({
+      load: Effect.gen(function* () {
+        const path = yield* Path.Path;
+        const [trainImages, trainLabels, testImages, testLabels] = [
+          o.trainImages,
+          o.trainLabels,
+          o.testImages,
+          o.testLabels,
+        ].map((f) => path.resolve(f));
+        // 256: every unsigned-byte label passes here; resolveClasses checks the real count
+        const train = yield* readIdxSplit(trainImages, trainLabels, 256, o.trainLimit, FIXES);
+        const test = yield* readIdxSplit(testImages, testLabels, 256, o.testLimit, FIXES);
+        if (train.shape.some((d, i) => d !== test.shape[i])) {
+          return yield* new DatasetError({
+            file: testImages,
+            detail: `images are ${test.shape.join("×")} but the training images (${trainImages}) are ${
+              train.shape.join("×")
+            }`,
+            fix: "Use train and test files of the same dataset.",
+          });
+        }
+        const classNames = yield* resolveClasses(
+          o,
+          { file: trainLabels, labels: train.split.labels },
+          { file: testLabels, labels: test.split.labels },
+        );
+        const dataset: Dataset = {
+          name: o.name,
+          shape: train.shape,
+          classNames,
+          train: train.split,
+          test: test.split,
+        };
+        return dataset;
+      }),
+    }),
+});
