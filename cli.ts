@@ -147,7 +147,7 @@ const run = Command.make("run", {
     yield* progress.done;
     yield* Console.log(outcome.markdown);
     yield* Console.log(
-      `Results: ${outDir}/ (results.jsonl, summary.md, summary.csv, summary.json); ` +
+      `Results: ${outDir}/ (results.jsonl, summary.md, summary.csv, summary.json, report.html); ` +
         (parallelRan === undefined
           ? `${outcome.trialsRun} trials run, ${outcome.trialsSkipped} resumed.`
           : `${parallelRan} trials run by ${a.concurrency} workers, ${outcome.trialsSkipped - parallelRan} resumed.`),

@@ -32,6 +32,7 @@ export const RUN_FILES = {
   summaryMd: "summary.md",
   summaryCsv: "summary.csv",
   summaryJson: "summary.json",
+  reportHtml: "report.html",
 } as const;
 
 const ioError = (dir: string, what: string) => (e: { message: string }) =>

@@ -1,0 +1,244 @@
+/**
+ * The HTML report of a run (`report.html`): one self-contained file — inline CSS
+ * and inline SVG, no scripts, no fonts, no network (a Content-Security-Policy
+ * forbids any), readable offline and safe to mail. It shows
+ *
+ * - the paper-style chart: per shift, one bar per layer subset (selection) with
+ *   ± standard-error bars (when there are 2 or more seeds);
+ * - the same relative to fine-tuning all layers (difference to the `all` cell),
+ *   when the pipeline has an `all` selection;
+ * - a heat-map shift × selection with the value in each cell;
+ * - the table of summary.md (best selection per shift marked) and the learning
+ *   rate / epoch chosen on validation;
+ * - the resolved pipeline, the backend and the versions.
+ *
+ * Every text from a run (titles, shift and selection names from user plugins,
+ * the pipeline) is escaped.
+ * @module
+ */
+import type { Cell, Summary } from "./aggregate.ts";
+import { formatMeanSe, type ReportContext } from "./render.ts";
+import { type BarDatum, escapeXml, type HeatCell, renderBarChart, renderHeatmap } from "./svg.ts";
+
+/** What the report shows besides the summary. */
+export interface HtmlExtras {
+  /** The pipeline with every default filled in (`pipeline.resolved.json`'s `pipeline`). */
+  readonly resolvedPipeline: unknown;
+  readonly backend: string;
+  readonly versions: Readonly<Record<string, string>>;
+}
+
+/** The selection that fine-tunes every layer; the relative chart compares against it. */
+export const ALL_SELECTION = "all";
+
+const isFraction = (metric: string) => /accuracy/.test(metric);
+
+const cellOf = (s: Summary, shift: string, selection: string): Cell | undefined =>
+  s.cells.find((c) => c.shift === shift && c.selection === selection);
+
+const formatLr = (lr: number | null) => (lr === null ? "–" : lr.toExponential(0));
+
+const STYLE = `
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", "Liberation Sans", sans-serif;
+  margin: 24px auto; max-width: 1100px; padding: 0 16px; color: #1a1a1a; line-height: 1.45; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; }
+h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
+figure { margin: 0.5em 0 1em; }
+figcaption { color: #444; font-size: 0.92em; max-width: 900px; }
+svg.chart { max-width: 100%; height: auto; display: block; }
+table { border-collapse: collapse; margin: 0.5em 0 1em; font-variant-numeric: tabular-nums; }
+th, td { border: 1px solid #ccc; padding: 4px 10px; }
+th { background: #f3f3f3; text-align: left; }
+td.num { text-align: right; }
+caption { text-align: left; padding: 4px 0; color: #444; }
+td.best { font-weight: bold; background: #fff4d6; }
+pre { background: #f6f6f6; border: 1px solid #ddd; padding: 10px; overflow: auto; font-size: 0.85em; }
+.note { color: #555; font-style: italic; }
+`;
+
+/** The HTML report of a summary. */
+export const renderHtml = (summary: Summary, ctx: ReportContext, extras: HtmlExtras): string => {
+  const s = summary;
+  const percent = isFraction(s.metric);
+  const scale = percent ? 100 : 1;
+  const unit = percent ? " (%)" : "";
+  const digits = percent ? 1 : 3;
+  const fmt = (v: number) => v.toFixed(digits);
+  const metricLabel = `target test ${s.metric}${unit}`;
+  const seedCounts = [...new Set(s.cells.map((c) => c.metrics[s.metric]?.n ?? 0))].sort((a, b) => a - b);
+  const seedsText = seedCounts.length === 1 ? `${seedCounts[0]}` : seedCounts.join("–");
+
+  // (a) absolute chart
+  const absolute: BarDatum[] = s.cells.flatMap((c) => {
+    const m = c.metrics[s.metric];
+    if (!m || !Number.isFinite(m.mean)) return [];
+    return [{
+      group: c.shift,
+      series: c.selection,
+      value: m.mean * scale,
+      se: m.se === undefined ? undefined : m.se * scale,
+    }];
+  });
+  const absoluteSvg = renderBarChart({
+    title: `${cap(metricLabel)} per shift and fine-tuned layer subset`,
+    description: `Grouped bar chart: for each shift, one bar per layer subset; error bars are ± one standard error.`,
+    groups: s.shifts,
+    series: s.selections,
+    data: absolute,
+    xLabel: "distribution shift",
+    yLabel: cap(metricLabel),
+    ...(percent ? { yDomain: [0, 100] as const } : {}),
+    format: fmt,
+  });
+
+  // (b) relative to `all`
+  const hasAll = s.selections.includes(ALL_SELECTION) && s.cells.some((c) => c.selection === ALL_SELECTION);
+  let relativeSection: string;
+  if (hasAll) {
+    const others = s.selections.filter((x) => x !== ALL_SELECTION);
+    const relative: BarDatum[] = s.cells.flatMap((c) => {
+      const ref = cellOf(s, c.shift, ALL_SELECTION)?.metrics[s.metric];
+      const m = c.metrics[s.metric];
+      if (c.selection === ALL_SELECTION || !m || !ref || !Number.isFinite(m.mean) || !Number.isFinite(ref.mean)) {
+        return [];
+      }
+      const se = m.se !== undefined && ref.se !== undefined ? Math.hypot(m.se, ref.se) * scale : undefined;
+      return [{ group: c.shift, series: c.selection, value: (m.mean - ref.mean) * scale, se }];
+    });
+    const diffUnit = percent ? "percentage points" : s.metric;
+    relativeSection = figure(
+      renderBarChart({
+        title: `${cap(s.metric)} relative to fine-tuning all layers (${diffUnit})`,
+        description: `Difference of each layer subset's mean to the "all" subset of the same shift.`,
+        groups: s.shifts,
+        series: others,
+        data: relative,
+        xLabel: "distribution shift",
+        yLabel: `difference to "all" (${percent ? "pp" : s.metric})`,
+        format: (v) => `${v >= 0 ? "+" : ""}${fmt(v)}`,
+        formatError: fmt,
+      }),
+      `Mean test ${escapeXml(s.metric)} of each layer subset minus that of fine-tuning all layers, in ${diffUnit}; ` +
+        `above zero = better than tuning everything. Error bars (with 2 or more seeds): √(SE² + SE<sub>all</sub>²), ` +
+        `which overstates the uncertainty since all subsets of a shift share seeds and batch order.`,
+    );
+  } else {
+    relativeSection = `<p class="note">No <code>all</code> selection in this pipeline, so there is no ` +
+      `comparison with fine-tuning all layers.</p>`;
+  }
+
+  // (c) heat-map
+  const heat: HeatCell[] = s.cells.flatMap((c) => {
+    const m = c.metrics[s.metric];
+    return m && Number.isFinite(m.mean)
+      ? [{ row: c.shift, column: c.selection, value: m.mean * scale, marked: c.best }]
+      : [];
+  });
+  const heatSvg = renderHeatmap({
+    title: `Heat-map of ${metricLabel}: shift × layer subset`,
+    description: "Rows: shifts; columns: layer subsets; colour and printed value: mean over seeds. " +
+      "Outlined: best subset of the shift.",
+    rows: s.shifts,
+    columns: s.selections,
+    cells: heat,
+    rowLabel: "shift",
+    columnLabel: "fine-tuned layer subset",
+    legendLabel: cap(metricLabel),
+    format: fmt,
+    idPrefix: "heat",
+  });
+
+  // (d) tables
+  const head = `<tr><th scope="col">selection</th>${
+    s.shifts.map((sh) => `<th scope="col">${escapeXml(sh)}</th>`).join("")
+  }</tr>`;
+  const rows = s.selections.map((sel) => {
+    const tds = s.shifts.map((sh) => {
+      const c = cellOf(s, sh, sel);
+      const m = c?.metrics[s.metric];
+      if (!c || !m) return `<td class="num"></td>`;
+      const text = escapeXml(formatMeanSe(m, percent));
+      return c.best ? `<td class="num best"><strong>${text}</strong></td>` : `<td class="num">${text}</td>`;
+    });
+    return `<tr><th scope="row">${escapeXml(sel)}</th>${tds.join("")}</tr>`;
+  });
+  const chosenRows = s.selections.map((sel) => {
+    const tds = s.shifts.map((sh) => {
+      const c = cellOf(s, sh, sel);
+      const text = c ? c.chosenLr.map((lr, i) => `${formatLr(lr)} / ${c.chosenEpoch[i]}`).join(", ") : "";
+      return `<td>${escapeXml(text)}</td>`;
+    });
+    const params = s.cells.find((c) => c.selection === sel)?.trainedParams ?? 0;
+    return `<tr><th scope="row">${escapeXml(sel)}</th>${tds.join("")}<td class="num">${
+      escapeXml(params.toLocaleString("en-US"))
+    }</td></tr>`;
+  });
+
+  // (e) pipeline, backend, versions
+  const versions = Object.entries(extras.versions)
+    .map(([k, v]) => `<tr><th scope="row">${escapeXml(k)}</th><td>${escapeXml(v)}</td></tr>`)
+    .join("\n");
+
+  return [
+    `<!DOCTYPE html>`,
+    `<html lang="en">`,
+    `<head>`,
+    `<meta charset="utf-8">`,
+    `<meta name="viewport" content="width=device-width, initial-scale=1">`,
+    `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">`,
+    `<title>${escapeXml(ctx.title)}</title>`,
+    `<style>${STYLE}</style>`,
+    `</head>`,
+    `<body>`,
+    `<h1>${escapeXml(ctx.title)}</h1>`,
+    `<ul class="context">`,
+    ...ctx.lines.map((l) => `<li>${escapeXml(l.replace(/^\s*-\s*/, ""))}</li>`),
+    `</ul>`,
+    `<h2>${escapeXml(cap(metricLabel))} by fine-tuned layer subset</h2>`,
+    figure(
+      absoluteSvg,
+      `Mean over ${escapeXml(seedsText)} fine-tuning seed(s); ` +
+        (Math.max(0, ...seedCounts) >= 2
+          ? `error bars: ± one standard error (where a cell has 2 or more seeds). `
+          : `no error bars with a single seed (set <code>seeds: 2</code> or more for ± standard errors). `) +
+        `Learning rate and epoch chosen on target validation data for each seed.`,
+    ),
+    `<h2>Relative to fine-tuning all layers</h2>`,
+    relativeSection,
+    `<h2>Heat-map</h2>`,
+    figure(heatSvg, `Colour scale from the lowest to the highest mean; the best subset of each shift is outlined.`),
+    `<h2>Table</h2>`,
+    `<table class="summary">`,
+    `<caption>${
+      escapeXml(cap(metricLabel))
+    }, mean ± standard error over seeds; <strong>bold</strong> = best selection for the shift.</caption>`,
+    `<thead>${head}</thead>`,
+    `<tbody>`,
+    ...rows,
+    `</tbody>`,
+    `</table>`,
+    `<table class="chosen">`,
+    `<caption>Chosen on validation (learning rate / epoch, per seed) and trained parameters.</caption>`,
+    `<thead><tr><th scope="col">selection</th>${
+      s.shifts.map((sh) => `<th scope="col">${escapeXml(sh)}</th>`).join("")
+    }<th scope="col">trained params</th></tr></thead>`,
+    `<tbody>`,
+    ...chosenRows,
+    `</tbody>`,
+    `</table>`,
+    `<h2>Run</h2>`,
+    `<table class="versions">`,
+    `<tr><th scope="row">backend</th><td>${escapeXml(extras.backend)}</td></tr>`,
+    versions,
+    `</table>`,
+    `<h3>Resolved pipeline</h3>`,
+    `<pre class="pipeline">${escapeXml(JSON.stringify(extras.resolvedPipeline, null, 2) ?? "null")}</pre>`,
+    `</body>`,
+    `</html>`,
+    ``,
+  ].join("\n");
+};
+
+const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+
+const figure = (svg: string, caption: string) => `<figure>\n${svg}\n<figcaption>${caption}</figcaption>\n</figure>`;
