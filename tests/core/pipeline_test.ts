@@ -116,7 +116,7 @@ Deno.test("pipeline: bad files are rejected with the path and the fix", async (t
     expectError(
       tiny("").replace("- label-permutation", "- label-permutatoin"),
       "PluginError",
-      /shifts\[1\]: shift plugin "label-permutatoin" is not registered\. Known shift plugins: corruption, label-permutation/,
+      /shifts\[1\]: shift plugin "label-permutatoin" is not registered\. Known shift plugins: corruption, natural, label-permutation, label-noise,
     ));
   await t.step("unknown key", () => expectError(tiny("epochz: 3"), "PipelineFileError", /epochz/));
   await t.step(
