@@ -144,3 +144,12 @@ export const sourceAccuracyOf = (cacheDir: string, keys: ReadonlyArray<string>) 
     }
     return out;
   });
+
+/** True when the cache holds the weights and metadata of pre-trained model `key`. */
+export const isCached = (cacheDir: string, key: string) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem;
+    const path = yield* Path.Path;
+    const has = (f: string) => fs.exists(path.join(cacheDir, f)).pipe(Effect.orElseSucceed(() => false));
+    return (yield* has(`${key}.weights`)) && (yield* has(`${key}.json`));
+  });

@@ -30,7 +30,7 @@ import { PluginError, TrainingError, type UserError } from "../errors.ts";
 import { describePlugin, type Resolved } from "../registry.ts";
 import { refJson, resolvedJson, type ResolvedPipeline } from "./load.ts";
 import { expandTrials, type Trial } from "./expand.ts";
-import { type Pretrained, pretrained, pretrainKey, sourceAccuracyOf } from "../pretrain.ts";
+import { isCached, type Pretrained, pretrained, pretrainKey, sourceAccuracyOf } from "../pretrain.ts";
 import { appendLine, contentHash, openRunDirectory, readJsonLines, RUN_FILES, writeFileAtomic } from "../store.ts";
 import type { Metrics, ResultLine } from "../results.ts";
 import { aggregate, type Summary } from "../report/aggregate.ts";
@@ -363,10 +363,6 @@ export const runPipeline = (
       const todo = mine.filter((t) => t.shiftIndex === s);
       const needed = opts.pretrainOnly && trials.some((t) => t.shiftIndex === s && !done.has(t.key));
       if (todo.length === 0 && !needed) continue;
-      if (todo.length === 0) continue;
-      // Shifts are applied one at a time (a grid of corruptions would not fit in memory at once).
-      const { source, target } = yield* applyShift(p, s, made.shifts[s], base);
-      const numClasses = source.classNames.length;
       const spec = {
         model: refJson(p.model),
         dataset: refJson(p.dataset),
@@ -375,6 +371,11 @@ export const runPipeline = (
         budget: p.settings.pretrain,
         backend: backend.name,
       };
+      // pre-training only: a source model already cached needs no shifted data at all
+      if (todo.length === 0 && (yield* isCached(opts.cacheDir, pretrainKey(spec)))) continue;
+      // Shifts are applied one at a time (a grid of corruptions would not fit in memory at once).
+      const { source, target } = yield* applyShift(p, s, made.shifts[s], base);
+      const numClasses = source.classNames.length;
       const pre = pretrainedByKey.get(pretrainKey(spec)) ?? (yield* pretrained(
         () => made.model.build({ inputShape: base.shape, numClasses }, rngFor(p.settings.seed, ["model", "init"])),
         source,

@@ -186,11 +186,14 @@ Deno.test("e2e: --concurrency 2 gives the same result lines as 1; a cut-short ru
   const dir = await tempDir("e2e-parallel");
   const cache = `${dir}/cache`;
   const file = fixture("pipelines/tiny.yaml");
-  const one = await scalpel(["run", file, "--out", `${dir}/one`, "--cache", cache], [dir]);
-  assert.equal(one.code, 0, one.stderr);
+  // parallel first, on a cold cache: the parent pre-trains once, the workers only load
   const two = await scalpel(["run", file, "--out", `${dir}/two`, "--cache", cache, "--concurrency", "2"], [dir]);
   assert.equal(two.code, 0, two.stderr);
   assert.match(two.stdout, /6 trials run by 2 workers/);
+  assert.equal(two.stderr.match(/^pre-training small-cnn on/gm)?.length, 1, two.stderr);
+  assert.doesNotMatch(two.stderr, /\[w\d\] pre-training small-cnn on/);
+  const one = await scalpel(["run", file, "--out", `${dir}/one`, "--cache", cache], [dir]);
+  assert.equal(one.code, 0, one.stderr);
   const read = async (d: string) =>
     Object.fromEntries(
       (await Deno.readTextFile(`${d}/results.jsonl`)).trim().split("\n").map((l) => JSON.parse(l))
