@@ -108,6 +108,11 @@ export interface ModelImpl {
     spec: { readonly inputShape: readonly [number, number, number]; readonly numClasses: number },
     rng: Rng,
   ) => Model;
+  /**
+   * True when `build` returns weights that are already pre-trained (loaded from a
+   * file): the engine then skips pre-training and starts every trial from them.
+   */
+  readonly pretrained?: true;
 }
 
 /** Maps a plugin kind to what its `make` returns. */

@@ -104,6 +104,7 @@ export const resolvedJson = (p: ResolvedPipeline): Record<string, unknown> => ({
   seed: p.settings.seed,
   seeds: p.settings.seeds,
   backend: p.settings.backend,
+  save: p.settings.save,
   plugins: p.settings.plugins,
   dataset: refJson(p.dataset),
   model: refJson(p.model),

@@ -11,7 +11,7 @@ import { Effect } from "effect";
 import { FileSystem, Path } from "@effect/platform";
 import type { Dataset, Split } from "../dataset.ts";
 import { take } from "../dataset.ts";
-import { disposeModel, type Model, restore, type Snapshot } from "../model.ts";
+import { disposeModel, encodeSnapshot, type Model, restore, type Snapshot, snapshot } from "../model.ts";
 import type {
   DatasetImpl,
   Domains,
@@ -26,7 +26,7 @@ import { rngFor } from "../random.ts";
 import { predict, train } from "../train.ts";
 import { gradientStats } from "../gradstats.ts";
 import { stratifiedSamples } from "../splits.ts";
-import { PluginError, TrainingError, type UserError } from "../errors.ts";
+import { PluginError, RunDirectoryError, TrainingError, type UserError } from "../errors.ts";
 import { describePlugin, type Resolved } from "../registry.ts";
 import { refJson, resolvedJson, type ResolvedPipeline } from "./load.ts";
 import { expandTrials, type Trial } from "./expand.ts";
@@ -185,6 +185,46 @@ const targetSplits = (p: ResolvedPipeline, shiftIndex: number, target: Dataset, 
       }),
   });
 
+/** The starting weights of a model plugin that loads pre-trained weights (no pre-training, no cache). */
+const loadedWeights = (
+  impl: ModelImpl,
+  shape: readonly [number, number, number],
+  numClasses: number,
+  source: Dataset,
+  spec: Record<string, unknown>,
+  seed: number,
+) =>
+  Effect.acquireUseRelease(
+    Effect.try({
+      try: () => impl.build({ inputShape: shape, numClasses }, rngFor(seed, ["model", "init"])),
+      catch: (e) =>
+        new PluginError({
+          kind: "model",
+          name: String(Object.values(spec.model as Record<string, unknown>)[0]),
+          where: "model",
+          detail: `cannot start from its weights: ${errorText(e)}`,
+          known: [],
+        }),
+    }),
+    (m) =>
+      Effect.sync((): Pretrained => {
+        const logits = predict(m, source.test);
+        let correct = 0;
+        for (let i = 0; i < source.test.count; i++) {
+          let best = 0;
+          for (let c = 1; c < numClasses; c++) if (logits[i * numClasses + c] > logits[i * numClasses + best]) best = c;
+          if (best === source.test.labels[i]) correct++;
+        }
+        return {
+          key: `loaded-${contentHash(spec)}`,
+          weights: snapshot(m),
+          sourceTestAccuracy: source.test.count > 0 ? correct / source.test.count : NaN,
+          cached: true,
+        };
+      }),
+    (m) => Effect.sync(() => disposeModel(m)),
+  );
+
 /** Run one trial from the pre-trained weights; returns its result line. */
 const runTrial = (
   p: ResolvedPipeline,
@@ -197,6 +237,7 @@ const runTrial = (
   pretrainedKey: string,
   metric: string,
   onEpoch: (epoch: number, epochs: number, loss: number) => Effect.Effect<void> = () => Effect.void,
+  saveTo?: string,
 ) =>
   Effect.gen(function* () {
     const t0 = performance.now();
@@ -205,6 +246,7 @@ const runTrial = (
     const { epochs, batchSize } = p.settings.finetune;
     const label = `${made.shifts[trial.shiftIndex].label} × ${selector.label}`;
     let best = { epoch: 0, val: start.val, test: start.test };
+    let bestWeights: Snapshot = weights;
     const curve: number[] = [start.val[metric]];
     const shiftId = contentHash(refJson(p.shifts[trial.shiftIndex]));
     // θ₀ for an L2-SP penalty: the pre-trained weights, released when the trial ends
@@ -246,11 +288,16 @@ const runTrial = (
           // epoch 0 is a candidate only for selections that train nothing
           if (best.epoch === 0 || val[metric] > best.val[metric]) {
             best = { epoch: epoch + 1, val, test: evaluate(model, splits.test, made.evaluators) };
+            if (saveTo) bestWeights = snapshot(model);
           }
         }).pipe(Effect.zipRight(onEpoch(epoch + 1, epochs, loss))),
     });
     const trainedNames = new Set([...report.stepsByVariable].filter(([, n]) => n > 0).map(([name]) => name));
-    if (trainedNames.size === 0) best = { epoch: 0, val: start.val, test: start.test };
+    if (trainedNames.size === 0) {
+      best = { epoch: 0, val: start.val, test: start.test };
+      bestWeights = weights;
+    }
+    if (saveTo) yield* writeFileAtomic(`${saveTo}/${trial.key}.weights`, encodeSnapshot(bestWeights));
     const trainedGroups = Object.fromEntries(model.groups.map((g) => {
       const vars = model.params.filter((v) => v.group === g);
       const total = vars.reduce((n, v) => n + v.variable.size, 0);
@@ -324,6 +371,17 @@ export const runPipeline = (
       trials: trials.length,
     };
     const resultsFile = yield* openRunDirectory(opts.outDir, JSON.stringify(resolved, null, 2) + "\n");
+    if (p.settings.save) {
+      yield* (yield* FileSystem.FileSystem).makeDirectory(path.join(opts.outDir, "models"), { recursive: true }).pipe(
+        Effect.mapError((e) =>
+          new RunDirectoryError({
+            dir: opts.outDir,
+            detail: `cannot create models/ (${e.message})`,
+            fix: "Check permissions.",
+          })
+        ),
+      );
+    }
     const previous = yield* readJsonLines<ResultLine>(resultsFile);
     const keys = new Set(trials.map((t) => t.key));
     const done = new Map(previous.filter((l) => keys.has(l.key)).map((l) => [l.key, l]));
@@ -372,17 +430,19 @@ export const runPipeline = (
         backend: backend.name,
       };
       // pre-training only: a source model already cached needs no shifted data at all
-      if (todo.length === 0 && (yield* isCached(opts.cacheDir, pretrainKey(spec)))) continue;
+      if (todo.length === 0 && (made.model.pretrained || (yield* isCached(opts.cacheDir, pretrainKey(spec))))) continue;
       // Shifts are applied one at a time (a grid of corruptions would not fit in memory at once).
       const { source, target } = yield* applyShift(p, s, made.shifts[s], base);
       const numClasses = source.classNames.length;
-      const pre = pretrainedByKey.get(pretrainKey(spec)) ?? (yield* pretrained(
-        () => made.model.build({ inputShape: base.shape, numClasses }, rngFor(p.settings.seed, ["model", "init"])),
-        source,
-        spec,
-        opts.cacheDir,
-        opts.log,
-      ));
+      const pre = pretrainedByKey.get(pretrainKey(spec)) ?? (made.model.pretrained
+        ? yield* loadedWeights(made.model, base.shape, numClasses, source, spec, p.settings.seed)
+        : yield* pretrained(
+          () => made.model.build({ inputShape: base.shape, numClasses }, rngFor(p.settings.seed, ["model", "init"])),
+          source,
+          spec,
+          opts.cacheDir,
+          opts.log,
+        ));
       pretrainedByKey.set(pre.key, pre);
       if (todo.length === 0) continue;
       const model = yield* modelFor(numClasses);
@@ -421,6 +481,7 @@ export const runPipeline = (
                   ...(eta0 === undefined ? {} : { eta: eta0 }),
                 })
                 : Effect.void,
+            p.settings.save ? path.join(opts.outDir, "models") : undefined,
           );
           if (opts.emit) yield* opts.emit(line);
           else yield* appendLine(resultsFile, line);

@@ -68,6 +68,8 @@ export const PipelineSchema = Schema.Struct({
   /** Fine-tuning seeds per shift × selection × learning rate (mean ± standard error over them). */
   seeds: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 100)), { default: () => 1 }),
   backend: Schema.optionalWith(Schema.Literal(...backendChoices), { default: () => "wasm" as const }),
+  /** Save each trial's fine-tuned weights (at the chosen epoch) to `<run>/models/<trial key>.weights`. */
+  save: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   /** Custom plugin modules (paths relative to the pipeline file). */
   plugins: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
   dataset: pluginRef("dataset"),

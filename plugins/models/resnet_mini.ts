@@ -7,8 +7,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { Effect, Schema } from "effect";
 import { defineModel } from "../../core/plugin.ts";
+import { makeZoo, ZooOptions } from "./weights.ts";
 import { type Model, VariableBuilder } from "../../core/model.ts";
 import type { Rng } from "../../core/random.ts";
 import { batchNorm, type BatchNormVars, batchNormVars, convKernel, denseParams } from "./layers.ts";
@@ -64,10 +64,10 @@ const applyBlock = (
 export default defineModel({
   name: "resnet-mini",
   description: "stem conv + three basic residual blocks (16, 32/2, 64/2) + global average pool + dense head",
-  options: Schema.Struct({}),
-  make: () =>
-    Effect.succeed({
-      build: ({ inputShape, numClasses }, rng): Model => {
+  options: ZooOptions,
+  make: (options) =>
+    makeZoo(
+      ({ inputShape, numClasses }, rng): Model => {
         const c = inputShape[2];
         const b = new VariableBuilder();
         const stem = convKernel(b, rng, "block1/stem/conv", "block1", 3, c, 16);
@@ -102,5 +102,6 @@ export default defineModel({
           },
         };
       },
-    }),
+      options,
+    ),
 });

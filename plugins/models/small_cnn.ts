@@ -5,8 +5,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { Effect, Schema } from "effect";
 import { defineModel } from "../../core/plugin.ts";
+import { makeZoo, ZooOptions } from "./weights.ts";
 import { type Model, VariableBuilder } from "../../core/model.ts";
 import { convKernel, denseParams, zeroBias } from "./layers.ts";
 
@@ -14,10 +14,10 @@ import { convKernel, denseParams, zeroBias } from "./layers.ts";
 export default defineModel({
   name: "small-cnn",
   description: "two 3×3 conv layers (16, 32) with max-pooling, dense 64, dense head; groups block1..block3, head",
-  options: Schema.Struct({}),
-  make: () =>
-    Effect.succeed({
-      build: ({ inputShape, numClasses }, rng): Model => {
+  options: ZooOptions,
+  make: (options) =>
+    makeZoo(
+      ({ inputShape, numClasses }, rng): Model => {
         const [h, w, c] = inputShape;
         const b = new VariableBuilder();
         const k1 = convKernel(b, rng, "block1/conv", "block1", 3, c, 16);
@@ -61,5 +61,6 @@ export default defineModel({
           },
         };
       },
-    }),
+      options,
+    ),
 });

@@ -116,7 +116,7 @@ Deno.test("pipeline: bad files are rejected with the path and the fix", async (t
     expectError(
       tiny("").replace("- label-permutation", "- label-permutatoin"),
       "PluginError",
-      /shifts\[1\]: shift plugin "label-permutatoin" is not registered\. Known shift plugins: corruption, natural, label-permutation, label-noise,
+      /shifts\[1\]: shift plugin "label-permutatoin" is not registered\. Known shift plugins: corruption, natural, label-permutation, label-noise,/,
     ));
   await t.step("unknown key", () => expectError(tiny("epochz: 3"), "PipelineFileError", /epochz/));
   await t.step(
@@ -205,4 +205,38 @@ selections:`,
   }
   // the two shifts change the source domain, so each has its own pre-trained model
   assert.notEqual(lines[0].pretrained, lines[2].pretrained);
+});
+
+Deno.test("pipeline: `save: true` writes each trial's weights; a zoo model started from them reproduces the test score", async () => {
+  const dir = await tempDir("save");
+  const cache = `${dir}/cache`;
+  const first = await write(dir, "save.yaml", tiny("save: true", "[block2]").replace("  - label-permutation\n", ""));
+  const a = await run(first, { out: `${dir}/a`, cache });
+  const [line] = (await readLines(a.outDir)).filter((l) => l.lr === 0.01);
+  const weights = `${a.outDir}/models/${line.key}.weights`;
+  assert.ok((await Deno.stat(weights)).size > 0);
+  // the same shift and target test split, starting from the saved weights, with nothing tuned
+  const second = await write(
+    dir,
+    "load.yaml",
+    tiny("", "[none]").replace("  - label-permutation\n", "").replace(
+      "model: small-cnn",
+      `model: { model: small-cnn, options: { weights: ${weights} } }`,
+    ),
+  );
+  const logs: string[] = [];
+  const b = await run(second, { out: `${dir}/b`, cache, log: (l) => logs.push(l) });
+  assert.ok(!logs.some((l) => /pre-training/.test(l)), "a loaded model is not pre-trained again");
+  const [loaded] = await readLines(b.outDir);
+  assert.equal(loaded.test.accuracy, line.test.accuracy);
+  // a weights file of the wrong kind is refused with its name
+  await Deno.writeTextFile(`${dir}/junk.weights`, "not weights");
+  const third = await write(
+    dir,
+    "junk.yaml",
+    (await Deno.readTextFile(second)).replace(weights, `${dir}/junk.weights`),
+  );
+  const error = await run(third, { out: `${dir}/c`, cache }).then(() => undefined, (e) => e);
+  assert.equal(error?._tag, "DatasetError");
+  assert.match(error.describe(), /junk\.weights: is not a scalpel weights file/);
 });
