@@ -147,7 +147,7 @@ Deno.test("e2e: report.html of a tiny run (parse checks, headless Chromium), the
     ignore: !found,
     fn: async () => {
       const url = new URL(`file://${out}/report.html`).href;
-      const png = `${dir}/report.png`;
+      const png = `${out}/report.png`; // next to the report, for people to look at
       const shot = await chromium(dir, [
         ...chromiumFlags(`${dir}/profile-1`),
         `--screenshot=${png}`,
