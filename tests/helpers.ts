@@ -27,3 +27,18 @@ export const testLayer = Layer.mergeAll(NodeContext.layer, registryLayer(builtin
 
 /** Path of a fixture file. */
 export const fixture = (rel: string): string => `${ROOT}fixtures/${rel}`;
+
+/** The permissions of the `scalpel` task (the write permission is given per call). */
+const CLI_PERMISSIONS = ["--allow-read", "--allow-env", "--allow-sys=uid,gid", "--allow-run"];
+
+/** Run `scalpel ARGS` as a user would (a subprocess) with write access to `writable` only. */
+export const runCli = async (args: string[], writable: string[]) => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...CLI_PERMISSIONS, `--allow-write=${writable.join(",")}`, `${ROOT}cli.ts`, ...args],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  return { code: out.code, stdout: new TextDecoder().decode(out.stdout), stderr: new TextDecoder().decode(out.stderr) };
+};

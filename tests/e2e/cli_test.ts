@@ -3,21 +3,9 @@
  * permissions) on real MNIST with a small budget, and on bad inputs.
  */
 import { strict as assert } from "node:assert";
-import { fixture, ROOT, tempDir } from "../helpers.ts";
+import { fixture, ROOT, runCli, tempDir } from "../helpers.ts";
 
-const PERMISSIONS = ["--allow-read", "--allow-env", "--allow-sys=uid,gid", "--allow-run"];
-
-/** Run `scalpel ARGS` with write access to `writable` only; returns exit code and output. */
-const scalpel = async (args: string[], writable: string[]) => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMISSIONS, `--allow-write=${writable.join(",")}`, `${ROOT}cli.ts`, ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  return { code: out.code, stdout: new TextDecoder().decode(out.stdout), stderr: new TextDecoder().decode(out.stderr) };
-};
+const scalpel = runCli;
 
 Deno.test("e2e: `scalpel run` on a tiny MNIST pipeline writes results and prints the table", async () => {
   const dir = await tempDir("e2e");

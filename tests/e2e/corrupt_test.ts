@@ -5,26 +5,14 @@
 import { strict as assert } from "node:assert";
 import { Effect } from "effect";
 import { decode } from "fast-png";
-import { ROOT, tempDir } from "../helpers.ts";
+import { runCli, tempDir } from "../helpers.ts";
 import { decodeNpy } from "../../core/io/npy.ts";
 import { parseIdx } from "../../core/idx.ts";
 import { MNIST_FILES, packagedMnistDir } from "../../plugins/datasets/mnist.ts";
 import { parseNames, parseSeverities } from "../../commands/corrupt.ts";
 import { CORRUPTION_NAMES } from "../../plugins/shifts/corruptions/index.ts";
 
-const PERMISSIONS = ["--allow-read", "--allow-env", "--allow-sys=uid,gid"];
-
-/** Run `scalpel ARGS` with write access to `writable` only; returns exit code and output. */
-const scalpel = async (args: string[], writable: string[]) => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMISSIONS, `--allow-write=${writable.join(",")}`, `${ROOT}cli.ts`, ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  return { code: out.code, stdout: new TextDecoder().decode(out.stdout), stderr: new TextDecoder().decode(out.stderr) };
-};
+const scalpel = runCli;
 
 const exists = (file: string) => Deno.stat(file).then(() => true, () => false);
 

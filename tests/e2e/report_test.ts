@@ -9,21 +9,9 @@
 import { strict as assert } from "node:assert";
 import { decode } from "fast-png";
 import { parse as parseYaml } from "yaml";
-import { fixture, ROOT, tempDir } from "../helpers.ts";
+import { fixture, ROOT, runCli, tempDir } from "../helpers.ts";
 
-const PERMISSIONS = ["--allow-read", "--allow-env", "--allow-sys=uid,gid"];
-
-/** Run `scalpel ARGS` with write access to `writable` only; returns exit code and output. */
-const scalpel = async (args: string[], writable: string[]) => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMISSIONS, `--allow-write=${writable.join(",")}`, `${ROOT}cli.ts`, ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  return { code: out.code, stdout: new TextDecoder().decode(out.stdout), stderr: new TextDecoder().decode(out.stderr) };
-};
+const scalpel = runCli;
 
 /** A shift label no report may interpret as markup. */
 const EVIL_LABEL = `<script>alert("x")</script><img src=x onerror='alert(1)'>&`;
