@@ -515,6 +515,7 @@ export const runPipeline = (
       metric ?? "accuracy",
       [...new Set(made.shifts.map((sh) => sh.label))],
       [...new Set(made.selectors.map((sel) => sel.label))],
+      p.settings.finetune.learningRates,
     );
     const ctx = {
       title: `scalpel: ${p.settings.name}`,

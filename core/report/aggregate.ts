@@ -65,6 +65,7 @@ export const aggregate = (
   metric: string,
   shifts: ReadonlyArray<string>,
   selections: ReadonlyArray<string>,
+  lrOrder: ReadonlyArray<number> = [],
 ): Summary => {
   const cells: Cell[] = [];
   for (const shift of shifts) {
@@ -74,11 +75,20 @@ export const aggregate = (
       if (mine.length === 0) continue;
       const seeds = [...new Set(mine.map((l) => l.seed))].sort((a, b) => a - b);
       // per seed: the trial with the best validation score (ties: the earlier one in the grid)
+      // per seed: the trial with the best validation score; ties go to the learning rate that comes first in
+      // `lrOrder` (then the smaller key), so the choice never depends on the order lines were written in
+      const rank = (l: ResultLine) => {
+        const i = l.lr === null ? -1 : lrOrder.indexOf(l.lr);
+        return i < 0 ? lrOrder.length : i;
+      };
       const chosen = seeds.map((s) =>
-        mine.filter((l) => l.seed === s).reduce((
-          best,
-          l,
-        ) => ((l.val[metric] ?? -Infinity) > (best.val[metric] ?? -Infinity) ? l : best))
+        mine.filter((l) => l.seed === s).reduce((best, l) => {
+          const a = l.val[metric] ?? -Infinity;
+          const b = best.val[metric] ?? -Infinity;
+          if (a !== b) return a > b ? l : best;
+          if (rank(l) !== rank(best)) return rank(l) < rank(best) ? l : best;
+          return l.key < best.key ? l : best;
+        })
       );
       const names = Object.keys(chosen[0].test);
       const metrics = Object.fromEntries(names.map((m) => [m, meanAndStandardError(chosen.map((l) => l.test[m]))]));

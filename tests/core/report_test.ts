@@ -53,3 +53,13 @@ Deno.test("report: per seed the learning rate with the best validation score is 
   assert.match(md, /\| all \| 60\.0 ± 10\.0 \|/);
   assert.match(renderCsv(s), /^noise,block1,accuracy,0\.75,0\.05\d*,2,0\.01 0\.001,1 1,10,true$/m);
 });
+
+Deno.test("report: validation ties go to the earlier learning rate of the grid, whatever the line order", () => {
+  const a = line("noise", "block1", 0, 0.01, 0.9, 0.70);
+  const b = line("noise", "block1", 0, 0.001, 0.9, 0.95);
+  for (const lines of [[a, b], [b, a]]) {
+    const s = aggregate(lines, "accuracy", ["noise"], ["block1"], [0.001, 0.01]);
+    assert.deepEqual(s.cells[0].chosenLr, [0.001]);
+    assert.equal(s.cells[0].metrics.accuracy.mean, 0.95);
+  }
+});

@@ -188,6 +188,12 @@ Deno.test("e2e: --concurrency 2 gives the same result lines as 1; a cut-short ru
         .map((l) => [l.key, { val: l.val, test: l.test, epoch: l.epoch, lr: l.lr }]),
     );
   assert.deepEqual(await read(`${dir}/two`), await read(`${dir}/one`));
+  const cellsOf = async (d: string) => JSON.parse(await Deno.readTextFile(`${d}/summary.json`)).cells;
+  assert.deepEqual(
+    await cellsOf(`${dir}/two`),
+    await cellsOf(`${dir}/one`),
+    "the same summary, whatever the line order",
+  );
 
   // a run killed after 2 trials, in the middle of writing the third line
   const cut = `${dir}/cut`;
