@@ -25,6 +25,7 @@ import { corrupt } from "./commands/corrupt.ts";
 import { shifts } from "./commands/shifts.ts";
 import { schema } from "./commands/schema.ts";
 import { cache } from "./commands/cache.ts";
+import { model } from "./commands/model.ts";
 
 const pipelineArg = Args.text({ name: "pipeline" }).pipe(Args.withDescription("pipeline file (YAML or JSON)"));
 
@@ -185,7 +186,7 @@ const plugins = Command.make("plugins", {}, () =>
   })).pipe(Command.withDescription("list the registered plugins and their options"));
 
 const scalpel = Command.make("scalpel").pipe(
-  Command.withSubcommands([run, validate, plugins, shifts, corrupt, schema, cache]),
+  Command.withSubcommands([run, validate, plugins, shifts, corrupt, schema, cache, model]),
   Command.withDescription("surgical fine-tuning experiments: which layers to tune for which distribution shift"),
 );
 

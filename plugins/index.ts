@@ -12,6 +12,7 @@ import imageFolder from "./datasets/image_folder.ts";
 import natural from "./shifts/natural.ts";
 import smallCnn from "./models/small_cnn.ts";
 import resnetMini from "./models/resnet_mini.ts";
+import tfjsLayers from "./models/tfjs_layers.ts";
 import corruption from "./shifts/corruption.ts";
 import labelPermutation from "./shifts/label_permutation.ts";
 import labelNoise from "./shifts/label_noise.ts";
@@ -34,6 +35,7 @@ export const builtinPlugins: ReadonlyArray<AnyPlugin> = [
   imageFolder,
   smallCnn,
   resnetMini,
+  tfjsLayers,
   corruption,
   natural,
   labelPermutation,

@@ -85,11 +85,26 @@ export const loadPipeline = (
       resolveRef(table, file, kind, ref, at);
     const many = <K extends PluginKind>(kind: K, refs: ReadonlyArray<Ref>, key: string) =>
       Effect.forEach(refs, (ref, i) => one(kind, ref, [key, i])).pipe(Effect.map((rs) => rs.flatMap(expandGrid)));
+    if ((settings.model === undefined) === (settings.source === undefined)) {
+      return yield* new PipelineFileError({
+        file,
+        detail: settings.model === undefined
+          ? "  model: missing — give `model:` (e.g. small-cnn) or `source: { load: path/to/model.json }`"
+          : "  source: give either `model:` or `source:`, not both",
+      });
+    }
+    const modelRef: Ref = settings.source === undefined ? settings.model as Ref : {
+      model: "tfjs-layers",
+      options: {
+        path: path.resolve(dir, settings.source.load),
+        ...(settings.source.groups === undefined ? {} : { groups: settings.source.groups }),
+      },
+    };
     const resolved: ResolvedPipeline = {
       file,
       settings,
       dataset: yield* one("dataset", settings.dataset, ["dataset"]),
-      model: yield* one("model", settings.model, ["model"]),
+      model: yield* one("model", modelRef, settings.model === undefined ? ["source"] : ["model"]),
       shifts: yield* many("shift", settings.shifts, "shifts"),
       selections: yield* many("selector", settings.selections, "selections"),
       evaluators: yield* many("evaluator", settings.evaluators, "evaluators"),

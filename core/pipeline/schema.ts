@@ -73,7 +73,17 @@ export const PipelineSchema = Schema.Struct({
   /** Custom plugin modules (paths relative to the pipeline file). */
   plugins: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
   dataset: pluginRef("dataset"),
-  model: pluginRef("model"),
+  /** The network: a model plugin (a zoo architecture pre-trained on the source domain). Give this or `source`. */
+  model: Schema.optional(pluginRef("model")),
+  /**
+   * A pre-trained TensorFlow.js LayersModel to start from instead (`load`: its model.json, relative to the
+   * pipeline file; `groups`: layer-name patterns per layer group, input side first). Shorthand for
+   * `model: { model: tfjs-layers, options: { path, groups } }`.
+   */
+  source: Schema.optional(Schema.Struct({
+    load: Schema.String,
+    groups: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Array(Schema.String) })),
+  })),
   pretrain: Schema.optionalWith(PretrainSchema, { default: () => Schema.decodeSync(PretrainSchema)({}) }),
   target: Schema.optionalWith(TargetSchema, { default: () => Schema.decodeSync(TargetSchema)({}) }),
   finetune: Schema.optionalWith(FinetuneSchema, { default: () => Schema.decodeSync(FinetuneSchema)({}) }),

@@ -120,6 +120,14 @@ Deno.test("pipeline: bad files are rejected with the path and the fix", async (t
     ));
   await t.step("unknown key", () => expectError(tiny("epochz: 3"), "PipelineFileError", /epochz/));
   await t.step(
+    "neither model nor source",
+    () => expectError(tiny("").replace("model: small-cnn\n", ""), "PipelineFileError", /model: missing/),
+  );
+  await t.step(
+    "both model and source",
+    () => expectError(tiny("source: { load: m.json }"), "PipelineFileError", /either `model:` or `source:`/),
+  );
+  await t.step(
     "unknown option of a plugin",
     () =>
       expectError(tiny("").replace("severity: 5", "sevrity: 5"), "PipelineFileError", /shifts\[0\]\.options\.sevrity/),

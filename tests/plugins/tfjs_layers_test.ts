@@ -348,3 +348,55 @@ Deno.test("scalpel model inspect prints the layers, groups and parameter counts"
     assert.match(String((e as { describe?: () => string })?.describe?.()), /--groups: layers conv1, bn1 match no/);
   });
 });
+
+Deno.test("tfjs-layers in a pipeline: no pre-training, trials fine-tune the loaded weights, tensors released", async () => {
+  const { run } = await import("../../mod.ts");
+  const d = await Deno.makeTempDir({ dir, prefix: "pipe-" });
+  const net = tfl.sequential({
+    layers: [
+      tfl.layers.conv2d({ inputShape: [28, 28, 1], filters: 4, kernelSize: 5, strides: 3, name: "block1_conv" }),
+      tfl.layers.batchNormalization({ name: "block1_bn" }),
+      tfl.layers.flatten({ name: "flatten" }),
+      tfl.layers.dense({ units: 10, activation: "softmax", name: "head" }),
+    ],
+  });
+  const file = await saveNet(net, d);
+  net.dispose();
+  const pipeline = `${d}/p.yaml`;
+  await Deno.writeTextFile(
+    pipeline,
+    `name: tfjs
+plugins: [${new URL("../../plugins/models/tfjs_layers.ts", import.meta.url).pathname}]
+dataset: { dataset: mnist, options: { trainLimit: 500, testLimit: 200 } }
+model: { model: tfjs-layers, options: { path: ${file} } }
+target: { train: 60, val: 40, test: 100 }
+finetune: { epochs: 1, batchSize: 20, learningRates: [0.01] }
+shifts: [label-permutation]
+selections: [none, block1, last-layer]
+`,
+  );
+  const before = tf.memory().numTensors;
+  const logs: string[] = [];
+  const out = await run(pipeline, { out: `${d}/run`, cache: `${d}/cache`, log: (l) => logs.push(l) });
+  assert.equal(tf.memory().numTensors, before);
+  assert.ok(!logs.some((l) => /source examples|pre-trained .* loaded from cache/.test(l)), logs.join("\n"));
+  assert.equal(logs.filter((l) => /^\[\d\/3\]/.test(l)).length, 3, logs.join("\n"));
+  const lines = (await Deno.readTextFile(`${out.outDir}/results.jsonl`)).trim().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(lines.map((l) => l.selection).sort(), ["block1", "last-layer", "none"]);
+  const trained = Object.fromEntries(lines.map((l) => [l.selection, l.trainedParams]));
+  assert.deepEqual(trained, { none: 0, block1: 4 * 25 + 4 + 4 + 4, "last-layer": 8 * 8 * 4 * 10 + 10 });
+
+  // the `source: { load }` shorthand (path relative to the pipeline file) gives the same numbers
+  const short = `${d}/short.yaml`;
+  const text = await Deno.readTextFile(pipeline);
+  await Deno.writeTextFile(
+    short,
+    text.replace(/^plugins: .*\n/m, "").replace(/^model: .*$/m, `source: { load: ./${file.split("/").at(-1)} }`),
+  );
+  const again = await run(short, { out: `${d}/run-short`, cache: `${d}/cache` });
+  const shortLines = (await Deno.readTextFile(`${again.outDir}/results.jsonl`)).trim().split("\n").map((l) =>
+    JSON.parse(l)
+  );
+  const metrics = (ls: Array<{ selection: string; test: unknown }>) => ls.map((l) => [l.selection, l.test]).sort();
+  assert.deepEqual(metrics(shortLines), metrics(lines));
+});
