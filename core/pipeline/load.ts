@@ -98,6 +98,7 @@ export const loadPipeline = (
       options: {
         path: path.resolve(dir, settings.source.load),
         ...(settings.source.groups === undefined ? {} : { groups: settings.source.groups }),
+        ...(settings.source.weights === undefined ? {} : { weights: path.resolve(dir, settings.source.weights) }),
       },
     };
     const resolved: ResolvedPipeline = {

@@ -83,6 +83,8 @@ export const PipelineSchema = Schema.Struct({
   source: Schema.optional(Schema.Struct({
     load: Schema.String,
     groups: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Array(Schema.String) })),
+    /** Fine-tuned weights saved by a run (`save: true`), applied on top (relative to the pipeline file). */
+    weights: Schema.optional(Schema.String),
   })),
   pretrain: Schema.optionalWith(PretrainSchema, { default: () => Schema.decodeSync(PretrainSchema)({}) }),
   target: Schema.optionalWith(TargetSchema, { default: () => Schema.decodeSync(TargetSchema)({}) }),

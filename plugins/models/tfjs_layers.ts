@@ -44,6 +44,7 @@ import * as tfl from "@tensorflow/tfjs";
 import * as tf from "@tensorflow/tfjs-core";
 import { Effect, Schema } from "effect";
 import { FileSystem, Path } from "@effect/platform";
+import { readWeights, withWeights } from "./weights.ts";
 import { defineModel, type ModelImpl } from "../../core/plugin.ts";
 import type { ForwardMode, Model, NamedVariable } from "../../core/model.ts";
 import { type BackendError, DatasetError, PluginError } from "../../core/errors.ts";
@@ -62,6 +63,11 @@ export const TfjsLayersOptions = Schema.Struct({
   }),
   /** Group name → glob or /regex/ patterns over layer names, input side first; the last group is the head. */
   groups: Schema.optional(GroupsMapping),
+  /**
+   * Fine-tuned weights a run saved (`save: true` writes `<run>/models/<trial key>.weights`), applied on top of the
+   * loaded network: this is how a model fine-tuned by scalpel is loaded back.
+   */
+  weights: Schema.optional(Schema.String),
 });
 
 /** One weight of a layer. */
@@ -491,10 +497,8 @@ export default defineModel({
             known: [],
           }),
       });
-      const impl: ModelImpl = {
-        pretrained: true,
-        build: (spec) => wrapLayersModel(loaded, assignment, spec),
-      };
-      return impl;
+      const build: ModelImpl["build"] = (spec) => wrapLayersModel(loaded, assignment, spec);
+      if (options.weights === undefined) return { pretrained: true, build } satisfies ModelImpl;
+      return withWeights(build, yield* readWeights(options.weights), options.weights);
     }),
 });

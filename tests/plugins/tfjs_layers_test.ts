@@ -399,4 +399,28 @@ selections: [none, block1, last-layer]
   );
   const metrics = (ls: Array<{ selection: string; test: unknown }>) => ls.map((l) => [l.selection, l.test]).sort();
   assert.deepEqual(metrics(shortLines), metrics(lines));
+
+  // fine-tuned weights saved by a run (`save: true`) load back through `source: { load, weights }`
+  const saving = `${d}/save.yaml`;
+  await Deno.writeTextFile(
+    saving,
+    (await Deno.readTextFile(short)).replace("selections: [none, block1, last-layer]", "selections: [block1]") +
+      "save: true\n",
+  );
+  const saved = await run(saving, { out: `${d}/run-save`, cache: `${d}/cache` });
+  const [tuned] = (await Deno.readTextFile(`${saved.outDir}/results.jsonl`)).trim().split("\n").map((l) =>
+    JSON.parse(l)
+  );
+  const reload = `${d}/reload.yaml`;
+  await Deno.writeTextFile(
+    reload,
+    (await Deno.readTextFile(short))
+      .replace("selections: [none, block1, last-layer]", "selections: [none]")
+      .replace(/source: \{ load: ([^ ]+) \}/, `source: { load: $1, weights: ./run-save/models/${tuned.key}.weights }`),
+  );
+  const back = await run(reload, { out: `${d}/run-reload`, cache: `${d}/cache` });
+  const [loaded] = (await Deno.readTextFile(`${back.outDir}/results.jsonl`)).trim().split("\n").map((l) =>
+    JSON.parse(l)
+  );
+  assert.deepEqual(loaded.test, tuned.test, "the fine-tuned model loaded back scores the same on the same test split");
 });
