@@ -248,3 +248,15 @@ Deno.test("pipeline: `save: true` writes each trial's weights; a zoo model start
   assert.equal(error?._tag, "DatasetError");
   assert.match(error.describe(), /junk\.weights: is not a scalpel weights file/);
 });
+
+Deno.test("pipeline: every example pipeline in pipelines/ is valid as shipped", async () => {
+  const dir = new URL("../../pipelines/", import.meta.url).pathname;
+  let count = 0;
+  for await (const entry of Deno.readDir(dir)) {
+    if (!entry.name.endsWith(".yaml")) continue;
+    const p = await validate(`${dir}${entry.name}`);
+    assert.ok(expandTrials(p).length > 0, entry.name);
+    count++;
+  }
+  assert.ok(count >= 3);
+});
