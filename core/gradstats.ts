@@ -11,7 +11,7 @@ import "./gradients.ts";
 import type { Model } from "./model.ts";
 import type { Split } from "./dataset.ts";
 import type { Rng } from "./random.ts";
-import { batchImages } from "./train.ts";
+import { batchImages } from "./batches.ts";
 
 /** Statistics of one trainable tensor. */
 export interface TensorGradientStats {

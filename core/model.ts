@@ -28,6 +28,19 @@ export interface ForwardResult {
   readonly stateUpdates: ReadonlyArray<readonly [tf.Variable, tf.Tensor]>;
 }
 
+/** Running-statistics updates collected during a `train`-mode forward pass. */
+export type StateUpdates = Array<readonly [tf.Variable, tf.Tensor]>;
+
+/**
+ * One slice of the forward pass: maps the previous stage's output (the input image
+ * for the first stage) to this stage's output. A stage uses only variables of its
+ * `group`; the last stage returns the logits.
+ */
+export interface Stage {
+  readonly group: string;
+  apply(x: tf.Tensor, mode: ForwardMode, updates: StateUpdates): tf.Tensor;
+}
+
 /** A network with named layer groups. */
 export interface Model {
   /** Architecture name, e.g. `resnet-mini`. */
@@ -44,7 +57,40 @@ export interface Model {
   readonly state: ReadonlyArray<NamedVariable>;
   /** Forward pass on a float32 NHWC batch in [0, 1]. Call inside `tf.tidy`. */
   forward(x: tf.Tensor4D, mode: ForwardMode): ForwardResult;
+  /**
+   * Optional: the same forward pass cut into stages, in network order. A model that
+   * has them gets frozen-prefix caching (core/prefix_cache.ts): the stages before the
+   * first trained one are computed once per split instead of once per step.
+   */
+  readonly stages?: ReadonlyArray<Stage>;
 }
+
+/**
+ * Apply `stages[from..]` to `x` (the input of stage `from`). With `from = 0` this is
+ * the whole forward pass; zoo models define `forward` with it. Call inside `tf.tidy`.
+ */
+export const runStages = (
+  stages: ReadonlyArray<Stage>,
+  x: tf.Tensor,
+  mode: ForwardMode,
+  from = 0,
+): ForwardResult => {
+  const updates: StateUpdates = [];
+  let y = x;
+  for (let i = from; i < stages.length; i++) y = stages[i].apply(y, mode, updates);
+  return { logits: y as tf.Tensor2D, stateUpdates: updates };
+};
+
+/**
+ * Index of the first stage that uses one of the named variables (`stages.length`
+ * when none does: the whole network is frozen). 0 for a model without stages.
+ */
+export const firstStageUsing = (model: Model, names: ReadonlySet<string>): number => {
+  if (!model.stages) return 0;
+  const groups = new Set(model.params.filter((p) => names.has(p.name)).map((p) => p.group));
+  const i = model.stages.findIndex((s) => groups.has(s.group));
+  return i < 0 ? model.stages.length : i;
+};
 
 /** Weights as plain arrays, by logical name: independent of any live model. */
 export type Snapshot = ReadonlyMap<string, { readonly shape: number[]; readonly data: Float32Array }>;

@@ -8,9 +8,10 @@
 import * as tf from "@tensorflow/tfjs-core";
 import "./gradients.ts";
 import { Effect } from "effect";
-import type { Model, NamedVariable } from "./model.ts";
+import { firstStageUsing, type ForwardResult, type Model, type NamedVariable, runStages } from "./model.ts";
 import type { Split } from "./dataset.ts";
-import { imageSize } from "./dataset.ts";
+import { batchImages, batchLabels, batchRows } from "./batches.ts";
+import type { PrefixCache } from "./prefix_cache.ts";
 import type { Rng } from "./random.ts";
 import { TrainingError } from "./errors.ts";
 
@@ -37,6 +38,11 @@ export interface TrainSettings {
   readonly rng: Rng;
   /** Names what is trained, for error messages (`pre-training resnet-mini`, `trial 3f2a…`). */
   readonly what: string;
+  /**
+   * Frozen-prefix cache: in `eval` batch-norm mode, each epoch starts its steps at the
+   * first stage with a trained variable, from activations computed once per split.
+   */
+  readonly prefixCache?: PrefixCache;
   /** Called after each epoch with the mean training loss. */
   readonly onEpoch?: (epoch: number, meanLoss: number) => Effect.Effect<void, TrainingError>;
 }
@@ -56,35 +62,6 @@ interface AdamSlot {
   readonly v: tf.Variable;
   step: number;
 }
-
-/** Float32 NHWC batch tensor for `indices` of a split (uint8 converted here, per batch). */
-export const batchImages = (
-  split: Split,
-  shape: readonly [number, number, number],
-  indices: ArrayLike<number>,
-): tf.Tensor4D => {
-  const size = imageSize(shape);
-  const out = new Float32Array(indices.length * size);
-  const src = split.images;
-  if (src instanceof Uint8Array) {
-    for (let i = 0; i < indices.length; i++) {
-      const base = indices[i] * size;
-      const o = i * size;
-      for (let k = 0; k < size; k++) out[o + k] = src[base + k] / 255;
-    }
-  } else {
-    for (let i = 0; i < indices.length; i++) {
-      out.set(src.subarray(indices[i] * size, (indices[i] + 1) * size), i * size);
-    }
-  }
-  return tf.tensor4d(out, [indices.length, shape[0], shape[1], shape[2]]);
-};
-
-const batchLabels = (split: Split, indices: ArrayLike<number>): Int32Array => {
-  const out = new Int32Array(indices.length);
-  for (let i = 0; i < indices.length; i++) out[i] = split.labels[indices[i]];
-  return out;
-};
 
 /**
  * Train `model` on `data` in place. Only variables with a positive multiplier in an
@@ -117,14 +94,15 @@ export const train = (
         used.push(mult);
         const active: NamedVariable[] = model.params.filter((p) => (mult.get(p.name) ?? 0) > 0);
         const order = settings.rng.permutation(data.count);
+        const pass = active.length > 0 ? passFor(model, data, active, settings) : undefined;
         let lossSum = 0;
         let batches = 0;
-        if (active.length > 0) {
+        if (pass) {
           for (let start = 0; start < data.count; start += settings.batchSize) {
             const idx = order.subarray(start, Math.min(start + settings.batchSize, data.count));
             // A batch of one breaks batch-norm statistics; skip a trailing singleton in train mode.
             if (idx.length < 2 && settings.batchNormMode === "train") continue;
-            const loss = step(model, data, idx, active, mult, slots, settings);
+            const loss = step(model, pass, data, idx, active, mult, slots, settings);
             if (!Number.isFinite(loss)) {
               return yield* new TrainingError({
                 what: settings.what,
@@ -160,9 +138,35 @@ const zeroVariable = (like: tf.Tensor): tf.Variable => {
   return v;
 };
 
+/** Where a training step's forward pass starts: the images, or cached activations of a frozen prefix. */
+interface Pass {
+  input(idx: Int32Array): tf.Tensor;
+  forward(x: tf.Tensor): ForwardResult;
+}
+
+/** The pass of an epoch that trains `active`: from the prefix cache when it can serve it. */
+const passFor = (model: Model, data: Split, active: ReadonlyArray<NamedVariable>, settings: TrainSettings): Pass => {
+  const mode = settings.batchNormMode;
+  if (mode === "eval" && settings.prefixCache) {
+    const from = firstStageUsing(model, new Set(active.map((p) => p.name)));
+    const features = settings.prefixCache.features(data, from);
+    if (features) {
+      return {
+        input: (idx) => batchRows(features.rows, features.rowShape, idx),
+        forward: (x) => runStages(model.stages!, x, mode, from),
+      };
+    }
+  }
+  return {
+    input: (idx) => batchImages(data, model.inputShape, idx),
+    forward: (x) => model.forward(x as tf.Tensor4D, mode),
+  };
+};
+
 /** One Adam step on one batch; returns the batch loss (the step is skipped when it is not finite). */
 const step = (
   model: Model,
+  pass: Pass,
   data: Split,
   idx: Int32Array,
   active: ReadonlyArray<NamedVariable>,
@@ -176,11 +180,11 @@ const step = (
     }
   }
   return tf.tidy(() => {
-    const x = batchImages(data, model.inputShape, idx);
+    const x = pass.input(idx);
     const y = tf.oneHot(tf.tensor1d(batchLabels(data, idx), "int32"), model.numClasses);
     let updates: ReadonlyArray<readonly [tf.Variable, tf.Tensor]> = [];
     const { value, grads } = tf.variableGrads(() => {
-      const out = model.forward(x, settings.batchNormMode);
+      const out = pass.forward(x);
       // f runs in its own tidy scope: keep the new running statistics past it.
       updates = out.stateUpdates.map(([variable, next]) => [variable, tf.keep(next)] as const);
       const loss = tf.losses.softmaxCrossEntropy(y, out.logits) as tf.Scalar;
@@ -216,14 +220,28 @@ const step = (
   });
 };
 
-/** Logits of the model on every example of a split (eval mode), row-major. */
-export const predict = (model: Model, data: Split, batchSize = 256): Float32Array => {
+/**
+ * Logits of the model on every example of a split (eval mode), row-major. With a
+ * prefix cache, the stages before `from` (which must be unchanged since the cache was
+ * filled, or it recomputes them) are not run again.
+ */
+export const predict = (
+  model: Model,
+  data: Split,
+  batchSize = 256,
+  cached?: { readonly cache: PrefixCache; readonly from: number },
+): Float32Array => {
+  const features = cached ? cached.cache.features(data, cached.from) : undefined;
   const out = new Float32Array(data.count * model.numClasses);
   for (let start = 0; start < data.count; start += batchSize) {
     const end = Math.min(start + batchSize, data.count);
     const idx = new Int32Array(end - start);
     for (let i = 0; i < idx.length; i++) idx[i] = start + i;
-    const logits = tf.tidy(() => model.forward(batchImages(data, model.inputShape, idx), "eval").logits);
+    const logits = tf.tidy(() =>
+      features && cached
+        ? runStages(model.stages!, batchRows(features.rows, features.rowShape, idx), "eval", cached.from).logits
+        : model.forward(batchImages(data, model.inputShape, idx), "eval").logits
+    );
     out.set(logits.dataSync(), start * model.numClasses);
     logits.dispose();
   }

@@ -11,7 +11,16 @@ import { Effect } from "effect";
 import { FileSystem, Path } from "@effect/platform";
 import type { Dataset, Split } from "../dataset.ts";
 import { take } from "../dataset.ts";
-import { disposeModel, encodeSnapshot, type Model, restore, type Snapshot, snapshot } from "../model.ts";
+import {
+  disposeModel,
+  encodeSnapshot,
+  firstStageUsing,
+  type Model,
+  restore,
+  type Snapshot,
+  snapshot,
+} from "../model.ts";
+import { PrefixCache } from "../prefix_cache.ts";
 import type {
   DatasetImpl,
   Domains,
@@ -119,8 +128,13 @@ export const makeAll = (p: ResolvedPipeline) =>
   }) as Effect.Effect<Made, UserError, FileSystem.FileSystem | Path.Path>;
 
 /** Evaluate the model on a split with every evaluator; metrics merged in order. */
-export const evaluate = (model: Model, split: Split, evaluators: ReadonlyArray<EvaluatorImpl>): Metrics => {
-  const logits = predict(model, split);
+export const evaluate = (
+  model: Model,
+  split: Split,
+  evaluators: ReadonlyArray<EvaluatorImpl>,
+  cached?: { readonly cache: PrefixCache; readonly from: number },
+): Metrics => {
+  const logits = predict(model, split, 256, cached);
   const input = {
     logits,
     labels: split.labels,
@@ -236,6 +250,7 @@ const runTrial = (
   start: { readonly val: Metrics; readonly test: Metrics },
   pretrainedKey: string,
   metric: string,
+  cache: PrefixCache | undefined,
   onEpoch: (epoch: number, epochs: number, loss: number) => Effect.Effect<void> = () => Effect.void,
   saveTo?: string,
 ) =>
@@ -245,8 +260,12 @@ const runTrial = (
     const selector = made.selectors[trial.selectionIndex];
     const { epochs, batchSize } = p.settings.finetune;
     const label = `${made.shifts[trial.shiftIndex].label} × ${selector.label}`;
-    let best = { epoch: 0, val: start.val, test: start.test };
+    let best: { epoch: number; val: Metrics } = { epoch: 0, val: start.val };
     let bestWeights: Snapshot = weights;
+    // variables trained in some epoch so far: the stages before the first of them still hold
+    // the pre-trained weights, so evaluation can start from the prefix cache there
+    const touched = new Set<string>();
+    const cachedFrom = () => (cache ? { cache, from: firstStageUsing(model, touched) } : undefined);
     const curve: number[] = [start.val[metric]];
     const shiftId = contentHash(refJson(p.shifts[trial.shiftIndex]));
     // θ₀ for an L2-SP penalty: the pre-trained weights, released when the trial ends
@@ -263,8 +282,8 @@ const runTrial = (
       batchSize,
       learningRate: trial.lr,
       batchNormMode: "eval",
-      multipliers: (epoch, trainLosses) =>
-        selector.multipliers({
+      multipliers: (epoch, trainLosses) => {
+        const m = selector.multipliers({
           model,
           epoch,
           epochs,
@@ -275,7 +294,11 @@ const runTrial = (
               batchSize,
               rng: rngFor(p.settings.seed, ["gradient-stats", shiftId, trial.seed, trial.key, epoch]),
             }),
-        }),
+        });
+        for (const [name, x] of m) if (x > 0) touched.add(name);
+        return m;
+      },
+      ...(cache ? { prefixCache: cache } : {}),
       ...(selector.penalty && anchor ? { penalty: { alpha: selector.penalty.alpha, anchor } } : {}),
       // Common random numbers: every selection and learning rate of a (shift, seed) sees the same
       // batch order, so differences between cells come from the layers tuned, not from the shuffle.
@@ -283,20 +306,23 @@ const runTrial = (
       what: `trial ${trial.key} (${label}, seed ${trial.seed}, lr ${trial.lr})`,
       onEpoch: (epoch, loss) =>
         Effect.sync(() => {
-          const val = evaluate(model, splits.val, made.evaluators);
+          const val = evaluate(model, splits.val, made.evaluators, cachedFrom());
           curve.push(val[metric]);
           // epoch 0 is a candidate only for selections that train nothing
           if (best.epoch === 0 || val[metric] > best.val[metric]) {
-            best = { epoch: epoch + 1, val, test: evaluate(model, splits.test, made.evaluators) };
-            if (saveTo) bestWeights = snapshot(model);
+            best = { epoch: epoch + 1, val };
+            bestWeights = snapshot(model);
           }
         }).pipe(Effect.zipRight(onEpoch(epoch + 1, epochs, loss))),
     });
     const trainedNames = new Set([...report.stepsByVariable].filter(([, n]) => n > 0).map(([name]) => name));
     if (trainedNames.size === 0) {
-      best = { epoch: 0, val: start.val, test: start.test };
+      best = { epoch: 0, val: start.val };
       bestWeights = weights;
     }
+    // the test split is scored once, with the weights of the epoch chosen on validation
+    restore(model, bestWeights);
+    const test = trainedNames.size === 0 ? start.test : evaluate(model, splits.test, made.evaluators, cachedFrom());
     if (saveTo) yield* writeFileAtomic(`${saveTo}/${trial.key}.weights`, encodeSnapshot(bestWeights));
     const trainedGroups = Object.fromEntries(model.groups.map((g) => {
       const vars = model.params.filter((v) => v.group === g);
@@ -326,7 +352,7 @@ const runTrial = (
       lr: trainedNames.size === 0 ? null : trial.lr,
       epoch: best.epoch,
       val: best.val,
-      test: best.test,
+      test,
       valCurve: curve,
       trainedParams: model.params.filter((v) => trainedNames.has(v.name)).reduce((n, v) => n + v.variable.size, 0),
       trainedGroups,
@@ -449,9 +475,12 @@ export const runPipeline = (
       for (const seed of [...new Set(todo.map((t) => t.seed))]) {
         const splits = yield* targetSplits(p, s, target, seed);
         restore(model, pre.weights);
+        // one cache per target sample, shared by every trial of it (all start from pre.weights)
+        const cache = p.settings.finetune.prefixCache ? new PrefixCache(model) : undefined;
+        const frozen = cache ? { cache, from: model.stages?.length ?? 0 } : undefined;
         const start = {
-          val: evaluate(model, splits.val, made.evaluators),
-          test: evaluate(model, splits.test, made.evaluators),
+          val: evaluate(model, splits.val, made.evaluators, frozen),
+          test: evaluate(model, splits.test, made.evaluators, frozen),
         };
         metric ??= Object.keys(start.val)[0];
         for (const trial of todo.filter((t) => t.seed === seed)) {
@@ -469,6 +498,7 @@ export const runPipeline = (
             start,
             pre.key,
             metric,
+            cache,
             (epoch, epochs, loss) =>
               opts.epoch
                 ? opts.epoch({

@@ -54,6 +54,12 @@ export const FinetuneSchema = Schema.Struct({
   learningRates: Schema.optionalWith(Schema.NonEmptyArray(PositiveNumber), {
     default: () => [1e-2, 1e-3, 1e-4] as const,
   }),
+  /**
+   * Frozen-prefix caching: compute the activations of the frozen layers before the first
+   * trained group once per target split, instead of at every step (same results; off
+   * only to compare or to save memory).
+   */
+  prefixCache: Schema.optionalWith(Schema.Boolean, { default: () => true }),
 });
 
 /** The whole pipeline file. */

@@ -9,7 +9,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { defineModel } from "../../core/plugin.ts";
 import { makeZoo, ZooOptions } from "./weights.ts";
-import { type Model, VariableBuilder } from "../../core/model.ts";
+import { type Model, runStages, type Stage, type StateUpdates, VariableBuilder } from "../../core/model.ts";
 import type { Rng } from "../../core/random.ts";
 import { batchNorm, type BatchNormVars, batchNormVars, convKernel, denseParams } from "./layers.ts";
 
@@ -48,7 +48,7 @@ const applyBlock = (
   x: tf.Tensor4D,
   blk: BasicBlock,
   train: boolean,
-  updates: Array<readonly [tf.Variable, tf.Tensor]>,
+  updates: StateUpdates,
 ): tf.Tensor4D => {
   let y = tf.conv2d(x, blk.conv1 as tf.Tensor4D, blk.stride, "same");
   y = tf.relu(batchNorm(y, blk.bn1, train, updates));
@@ -76,6 +76,31 @@ export default defineModel({
         const stage2 = basicBlock(b, rng, "block2/stage2", "block2", 16, 32, 2);
         const stage3 = basicBlock(b, rng, "block3/stage3", "block3", 32, 64, 2);
         const head = denseParams(b, rng, "head/dense", "head", 64, numClasses);
+        const stages: Stage[] = [
+          {
+            group: "block1",
+            apply: (x, mode, updates) => {
+              const train = mode === "train";
+              const y = tf.relu(
+                batchNorm(tf.conv2d(x as tf.Tensor4D, stem as tf.Tensor4D, 1, "same"), stemBn, train, updates),
+              );
+              return applyBlock(y, stage1, train, updates);
+            },
+          },
+          {
+            group: "block2",
+            apply: (x, mode, updates) => applyBlock(x as tf.Tensor4D, stage2, mode === "train", updates),
+          },
+          {
+            group: "block3",
+            apply: (x, mode, updates) => applyBlock(x as tf.Tensor4D, stage3, mode === "train", updates),
+          },
+          {
+            group: "head",
+            apply: (x) =>
+              tf.fused.matMul({ a: tf.mean(x, [1, 2]) as tf.Tensor2D, b: head.kernel as tf.Tensor2D, bias: head.bias }),
+          },
+        ];
         return {
           architecture: "resnet-mini",
           inputShape,
@@ -84,22 +109,8 @@ export default defineModel({
           firstLayer: ["block1/stem/conv/kernel"],
           params: b.params,
           state: b.state,
-          forward: (x, mode) => {
-            const train = mode === "train";
-            const updates: Array<readonly [tf.Variable, tf.Tensor]> = [];
-            let y = tf.conv2d(x, stem as tf.Tensor4D, 1, "same");
-            y = tf.relu(batchNorm(y, stemBn, train, updates));
-            y = applyBlock(y, stage1, train, updates);
-            y = applyBlock(y, stage2, train, updates);
-            y = applyBlock(y, stage3, train, updates);
-            const pooled = tf.mean(y, [1, 2]) as tf.Tensor2D;
-            const logits = tf.fused.matMul({
-              a: pooled,
-              b: head.kernel as tf.Tensor2D,
-              bias: head.bias,
-            }) as tf.Tensor2D;
-            return { logits, stateUpdates: updates };
-          },
+          stages,
+          forward: (x, mode) => runStages(stages, x, mode),
         };
       },
       options,

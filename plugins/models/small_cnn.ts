@@ -7,7 +7,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { defineModel } from "../../core/plugin.ts";
 import { makeZoo, ZooOptions } from "./weights.ts";
-import { type Model, VariableBuilder } from "../../core/model.ts";
+import { type Model, runStages, type Stage, VariableBuilder } from "../../core/model.ts";
 import { convKernel, denseParams, zeroBias } from "./layers.ts";
 
 /** The small-cnn model plugin. */
@@ -27,6 +27,53 @@ export default defineModel({
         const flat = Math.floor(Math.floor(h / 2) / 2) * Math.floor(Math.floor(w / 2) / 2) * 32;
         const d1 = denseParams(b, rng, "block3/dense", "block3", flat, 64);
         const d2 = denseParams(b, rng, "head/dense", "head", 64, numClasses);
+        const stages: Stage[] = [
+          {
+            group: "block1",
+            apply: (x) =>
+              tf.maxPool(
+                tf.fused.conv2d({
+                  x: x as tf.Tensor4D,
+                  filter: k1 as tf.Tensor4D,
+                  strides: 1,
+                  pad: "same",
+                  bias: b1,
+                  activation: "relu",
+                }),
+                2,
+                2,
+                "valid",
+              ),
+          },
+          {
+            group: "block2",
+            apply: (x) => {
+              const y = tf.maxPool(
+                tf.fused.conv2d({
+                  x: x as tf.Tensor4D,
+                  filter: k2 as tf.Tensor4D,
+                  strides: 1,
+                  pad: "same",
+                  bias: b2,
+                  activation: "relu",
+                }),
+                2,
+                2,
+                "valid",
+              );
+              return tf.reshape(y, [y.shape[0], flat]);
+            },
+          },
+          {
+            group: "block3",
+            apply: (x) =>
+              tf.fused.matMul({ a: x as tf.Tensor2D, b: d1.kernel as tf.Tensor2D, bias: d1.bias, activation: "relu" }),
+          },
+          {
+            group: "head",
+            apply: (x) => tf.fused.matMul({ a: x as tf.Tensor2D, b: d2.kernel as tf.Tensor2D, bias: d2.bias }),
+          },
+        ];
         return {
           architecture: "small-cnn",
           inputShape,
@@ -35,30 +82,8 @@ export default defineModel({
           firstLayer: ["block1/conv/kernel", "block1/conv/bias"],
           params: b.params,
           state: b.state,
-          forward: (x) => {
-            let y: tf.Tensor4D = tf.fused.conv2d({
-              x,
-              filter: k1 as tf.Tensor4D,
-              strides: 1,
-              pad: "same",
-              bias: b1,
-              activation: "relu",
-            });
-            y = tf.maxPool(y, 2, 2, "valid");
-            y = tf.fused.conv2d({
-              x: y,
-              filter: k2 as tf.Tensor4D,
-              strides: 1,
-              pad: "same",
-              bias: b2,
-              activation: "relu",
-            });
-            y = tf.maxPool(y, 2, 2, "valid");
-            const f = tf.reshape(y, [y.shape[0], flat]) as tf.Tensor2D;
-            const hdn = tf.fused.matMul({ a: f, b: d1.kernel as tf.Tensor2D, bias: d1.bias, activation: "relu" });
-            const logits = tf.fused.matMul({ a: hdn, b: d2.kernel as tf.Tensor2D, bias: d2.bias }) as tf.Tensor2D;
-            return { logits, stateUpdates: [] };
-          },
+          stages,
+          forward: (x, mode) => runStages(stages, x, mode),
         };
       },
       options,
