@@ -88,6 +88,36 @@ Deno.test("pipeline: every trial starts from the pre-trained snapshot, whatever 
   assert.deepEqual(strip("first-layer"), strip("block1"));
 });
 
+Deno.test("pipeline: frozen-prefix caching on and off give the same results and the same trial keys", async () => {
+  const dir = await tempDir("prefix");
+  const cache = `${dir}/cache`;
+  const selections = "[none, block2, block3, last-layer, gradual-unfreezing]";
+  const on = await write(dir, "on.yaml", tiny("", selections));
+  const off = await write(
+    dir,
+    "off.yaml",
+    tiny("", selections).replace(
+      "learningRates: [0.01, 0.001] }",
+      "learningRates: [0.01, 0.001], prefixCache: false }",
+    ),
+  );
+  assert.equal((await validate(off)).settings.finetune.prefixCache, false);
+  const before = tf.memory().numTensors;
+  await run(on, { out: `${dir}/on`, cache });
+  await run(off, { out: `${dir}/off`, cache });
+  assert.equal(tf.memory().numTensors, before);
+  const a = await readLines(`${dir}/on`);
+  const b = new Map((await readLines(`${dir}/off`)).map((l) => [l.key, l]));
+  assert.equal(a.length, 2 * 5 * 2);
+  for (const l of a) {
+    const m = b.get(l.key);
+    assert.ok(m, `trial ${l.key} (${l.selection}) missing with caching off`);
+    assert.equal(l.epoch, m.epoch, `${l.shift} × ${l.selection} lr ${l.lr}: chosen epoch`);
+    assert.ok(Math.abs(l.test.accuracy - m.test.accuracy) < 1e-9, `${l.shift} × ${l.selection}: test accuracy`);
+    l.valCurve.forEach((v, i) => assert.ok(Math.abs(v - m.valCurve[i]) < 1e-9));
+  }
+});
+
 Deno.test("pipeline: trial keys depend on settings, not on position in the grid", async () => {
   const dir = await tempDir("keys");
   const small = await validate(await write(dir, "a.yaml", tiny("", "[block2]")));
