@@ -19,9 +19,8 @@ import { getThreadsCount } from "@tensorflow/tfjs-backend-wasm";
 import { initBackend } from "../core/backend.ts";
 import { enableWasmThreads } from "../core/kernels/threads.ts";
 import { rngFor } from "../core/random.ts";
-import { train } from "../core/train.ts";
-import { disposeModel, type Model } from "../core/model.ts";
-import type { Split } from "../core/dataset.ts";
+import { disposeModel } from "../core/model.ts";
+import { BATCH, randomSplit, trainRate } from "./rates.ts";
 import type { ModelImpl } from "../core/plugin.ts";
 import smallCnn from "../plugins/models/small_cnn.ts";
 import resnetMini from "../plugins/models/resnet_mini.ts";
@@ -35,43 +34,6 @@ const { values } = parseArgs({
     threads: { type: "string", default: "1,2" },
   },
 });
-const BATCH = 64;
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
-const randomSplit = (n: number): Split => {
-  const r = rngFor(0, ["bench", "data"]);
-  return {
-    images: Uint8Array.from({ length: n * 784 }, () => r.int(256)),
-    labels: Int32Array.from({ length: n }, () => r.int(10)),
-    count: n,
-  };
-};
-
-const trainRate = async (model: Model, data: Split, reps: number): Promise<number> => {
-  const mult = new Map(model.params.map((p) => [p.name, 1]));
-  const once = async () => {
-    const t0 = performance.now();
-    await Effect.runPromise(train(model, data, {
-      epochs: 1,
-      batchSize: BATCH,
-      learningRate: 1e-4,
-      batchNormMode: "train",
-      multipliers: () => mult,
-      rng: rngFor(0, ["bench", "batches"]),
-      what: "threads-probe",
-    }));
-    return data.count / ((performance.now() - t0) / 1000);
-  };
-  await once();
-  const rates: number[] = [];
-  for (let i = 0; i < reps; i++) rates.push(await once());
-  return median(rates);
-};
-
 /** Gradients of a tiny conv net (conv → relu → maxpool → conv → mean²) w.r.t. input and both filters. */
 const tinyGrads = (): Float32Array[] => {
   const r = rngFor(7, ["threads-probe", "grad"]);
@@ -109,7 +71,12 @@ async function child(threads: number): Promise<void> {
   for (const plugin of [smallCnn, resnetMini]) {
     const impl = await Effect.runPromise(plugin.make({}) as Effect.Effect<ModelImpl>);
     const model = impl.build({ inputShape: [28, 28, 1], numClasses: 10 }, rngFor(0, ["bench", "init"]));
-    emit({ model: plugin.name, train_examples_per_s: Math.round(await trainRate(model, data, Number(values.reps))) });
+    emit({
+      model: plugin.name,
+      train_examples_per_s: Math.round(
+        await trainRate(model, data, "all", { reps: Number(values.reps), batchNormMode: "train" }),
+      ),
+    });
     disposeModel(model);
   }
   const wasmG = tf.tidy(() => tinyGrads());

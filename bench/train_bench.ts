@@ -1,8 +1,10 @@
 /**
  * Throughput benchmark: training examples/s (forward + backward + Adam step) of the
  * zoo models at batch 64 for full fine-tuning, `block3` and `last-layer`, and
- * inference examples/s, on each requested backend. Warm-up excluded; the median of
- * several repetitions is reported.
+ * inference examples/s, on each requested backend. `block3` and `last-layer` are timed
+ * without and with the frozen-prefix cache (`prefix_cache`; the cache is filled in the
+ * warm-up, so the cached rate is the steady state of a trial's epochs). Warm-up
+ * excluded; the median of several repetitions is reported.
  *
  *   deno task bench [--json] [--backends wasm,cpu,node] [--reps 5] [--batches 8] [--peer]
  *
@@ -10,16 +12,16 @@
  * python3-torch when it is installed) in the same run and prints the ratio table.
  *
  * `--json` prints one object per line:
- * {"model":"small-cnn","subset":"all","backend":"wasm","batch":64,"train_examples_per_s":…,"infer_examples_per_s":…}
+ * {"model":"small-cnn","subset":"all","backend":"wasm","batch":64,"prefix_cache":false,
+ *  "train_examples_per_s":…,"infer_examples_per_s":…}
  * @module
  */
 import { parseArgs } from "node:util";
 import { Effect } from "effect";
 import { type BackendChoice, initBackend } from "../core/backend.ts";
 import { rngFor } from "../core/random.ts";
-import { predict, train } from "../core/train.ts";
-import { disposeModel, type Model } from "../core/model.ts";
-import type { Split } from "../core/dataset.ts";
+import { disposeModel } from "../core/model.ts";
+import { BATCH, inferRate, randomSplit, trainRate } from "./rates.ts";
 import type { ModelImpl } from "../core/plugin.ts";
 import smallCnn from "../plugins/models/small_cnn.ts";
 import resnetMini from "../plugins/models/resnet_mini.ts";
@@ -34,68 +36,11 @@ const { values } = parseArgs({
     peer: { type: "boolean", default: false },
   },
 });
-const BATCH = 64;
 const reps = Number(values.reps);
 const batches = Number(values.batches);
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
-const randomSplit = (n: number): Split => {
-  const r = rngFor(0, ["bench", "data"]);
-  return {
-    images: Uint8Array.from({ length: n * 784 }, () => r.int(256)),
-    labels: Int32Array.from({ length: n }, () => r.int(10)),
-    count: n,
-  };
-};
-
-const subsetOf = (model: Model, subset: string): ReadonlyMap<string, number> => {
-  const pick = subset === "all"
-    ? model.params
-    : subset === "last-layer"
-    ? model.params.filter((p) => p.group === "head")
-    : model.params.filter((p) => p.group === subset);
-  return new Map(pick.map((p) => [p.name, 1]));
-};
-
-/** Examples/s of `batches` training steps, median over `reps` (after one warm-up). */
-const trainRate = async (model: Model, data: Split, subset: string): Promise<number> => {
-  const mult = subsetOf(model, subset);
-  const once = async () => {
-    const t0 = performance.now();
-    await Effect.runPromise(train(model, data, {
-      epochs: 1,
-      batchSize: BATCH,
-      learningRate: 1e-4,
-      batchNormMode: "eval",
-      multipliers: () => mult,
-      rng: rngFor(0, ["bench", "batches"]),
-      what: "bench",
-    }));
-    return data.count / ((performance.now() - t0) / 1000);
-  };
-  await once();
-  const rates: number[] = [];
-  for (let i = 0; i < reps; i++) rates.push(await once());
-  return median(rates);
-};
-
-const inferRate = (model: Model, data: Split): number => {
-  predict(model, data, BATCH);
-  const rates: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    predict(model, data, BATCH);
-    rates.push(data.count / ((performance.now() - t0) / 1000));
-  }
-  return median(rates);
-};
-
 const data = randomSplit(BATCH * batches);
-const rows: Array<Record<string, string | number>> = [];
+const rows: Array<Record<string, string | number | boolean>> = [];
 for (const backend of values.backends.split(",") as BackendChoice[]) {
   const ran = await Effect.runPromise(Effect.either(initBackend(backend)));
   if (ran._tag === "Left") {
@@ -105,21 +50,27 @@ for (const backend of values.backends.split(",") as BackendChoice[]) {
   for (const plugin of [smallCnn, resnetMini]) {
     const impl = await Effect.runPromise(plugin.make({}) as Effect.Effect<ModelImpl>);
     const model = impl.build({ inputShape: [28, 28, 1], numClasses: 10 }, rngFor(0, ["bench", "init"]));
-    const infer = inferRate(model, data);
-    for (const subset of ["all", "block3", "last-layer"]) {
+    const infer = inferRate(model, data, reps);
+    for (
+      const [subset, cached] of [["all", false], ["block3", false], ["block3", true], ["last-layer", false], [
+        "last-layer",
+        true,
+      ]] as const
+    ) {
       const row = {
         model: plugin.name,
         subset,
         backend: ran.right,
         batch: BATCH,
-        train_examples_per_s: Math.round(await trainRate(model, data, subset)),
+        prefix_cache: cached,
+        train_examples_per_s: Math.round(await trainRate(model, data, subset, { reps, prefixCache: cached })),
         infer_examples_per_s: Math.round(infer),
       };
       rows.push(row);
       if (values.json) console.log(JSON.stringify(row));
       else {console.error(
-          `${row.model.padEnd(12)} ${row.subset.padEnd(11)} ${
-            row.backend.padEnd(5)
+          `${row.model.padEnd(12)} ${row.subset.padEnd(11)} ${row.backend.padEnd(5)} ${
+            row.prefix_cache ? "cached  " : "uncached"
           } train ${row.train_examples_per_s} ex/s, infer ${row.infer_examples_per_s} ex/s`,
         );}
     }
@@ -141,7 +92,7 @@ if (values.peer) {
     );
   } else {
     const peerRows = new TextDecoder().decode(peer.stdout).trim().split("\n").map((l) =>
-      JSON.parse(l) as Record<string, string | number>
+      JSON.parse(l) as Record<string, string | number | boolean>
     );
     if (values.json) peerRows.forEach((r) => console.log(JSON.stringify(r)));
     rows.push(...peerRows);
@@ -149,25 +100,31 @@ if (values.peer) {
       rows.find((r) => r.model === model && r.subset === subset && r.backend === backend);
     if (!values.json) {
       console.log(
-        "\n| model | subset | scalpel wasm ex/s | PyTorch 1 thread | PyTorch 2 threads | wasm / PyTorch 1t | wasm / PyTorch 2t |",
+        "\n| model | subset | prefix cache | scalpel wasm ex/s | PyTorch 1 thread | PyTorch 2 threads | wasm / PyTorch 1t | wasm / PyTorch 2t |",
       );
-      console.log("|---|---|---:|---:|---:|---:|---:|");
+      console.log("|---|---|---|---:|---:|---:|---:|---:|");
       for (const r of rows.filter((r) => r.backend === "wasm")) {
         const t1 = find(r.model, r.subset, "torch-1t")?.train_examples_per_s as number | undefined;
         const t2 = find(r.model, r.subset, "torch-2t")?.train_examples_per_s as number | undefined;
         const w = r.train_examples_per_s as number;
         console.log(
-          `| ${r.model} | ${r.subset} | ${w} | ${t1 ?? "–"} | ${t2 ?? "–"} | ${t1 ? (w / t1).toFixed(2) : "–"} | ${
-            t2 ? (w / t2).toFixed(2) : "–"
-          } |`,
+          `| ${r.model} | ${r.subset} | ${r.prefix_cache ? "yes" : "no"} | ${w} | ${t1 ?? "–"} | ${t2 ?? "–"} | ${
+            t1 ? (w / t1).toFixed(2) : "–"
+          } | ${t2 ? (w / t2).toFixed(2) : "–"} |`,
         );
       }
     }
   }
 }
 if (!values.json) {
-  console.log("| model | subset | backend | train ex/s | inference ex/s |\n|---|---|---|---:|---:|");
+  console.log(
+    "\n| model | subset | backend | prefix cache | train ex/s | inference ex/s |\n|---|---|---|---|---:|---:|",
+  );
   for (const r of rows) {
-    console.log(`| ${r.model} | ${r.subset} | ${r.backend} | ${r.train_examples_per_s} | ${r.infer_examples_per_s} |`);
+    console.log(
+      `| ${r.model} | ${r.subset} | ${r.backend} | ${
+        r.prefix_cache ? "yes" : "no"
+      } | ${r.train_examples_per_s} | ${r.infer_examples_per_s} |`,
+    );
   }
 }

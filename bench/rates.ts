@@ -1,0 +1,86 @@
+/**
+ * Timing helpers shared by the benchmarks: a seeded random MNIST-shaped split, the
+ * variables of a subset, and training / inference examples per second (median of
+ * `reps` repetitions after one warm-up).
+ * @module
+ */
+import { Effect } from "effect";
+import { rngFor } from "../core/random.ts";
+import { predict, train } from "../core/train.ts";
+import type { Model } from "../core/model.ts";
+import type { Split } from "../core/dataset.ts";
+import { PrefixCache } from "../core/prefix_cache.ts";
+
+/** The benchmarks' batch size. */
+export const BATCH = 64;
+
+/** Median of a non-empty list. */
+export const median = (xs: ReadonlyArray<number>): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** `n` random 28×28×1 uint8 images with labels in [0, 10), seeded. */
+export const randomSplit = (n: number): Split => {
+  const r = rngFor(0, ["bench", "data"]);
+  return {
+    images: Uint8Array.from({ length: n * 784 }, () => r.int(256)),
+    labels: Int32Array.from({ length: n }, () => r.int(10)),
+    count: n,
+  };
+};
+
+/** Multipliers of a subset: `all`, `last-layer` (the head group) or a group name. */
+export const subsetOf = (model: Model, subset: string): ReadonlyMap<string, number> => {
+  const pick = subset === "all"
+    ? model.params
+    : subset === "last-layer"
+    ? model.params.filter((p) => p.group === "head")
+    : model.params.filter((p) => p.group === subset);
+  return new Map(pick.map((p) => [p.name, 1]));
+};
+
+/** How `trainRate` trains. */
+export interface RateOptions {
+  readonly reps: number;
+  /** Batch-norm mode: `eval` as in fine-tuning (default), `train` as in pre-training. */
+  readonly batchNormMode?: "train" | "eval";
+  /** Use a frozen-prefix cache (filled by the warm-up: the steady state of a trial's later epochs). */
+  readonly prefixCache?: boolean;
+}
+
+/** Training examples/s of one epoch over `data` (forward + backward + Adam), median over reps. */
+export const trainRate = async (model: Model, data: Split, subset: string, o: RateOptions): Promise<number> => {
+  const mult = subsetOf(model, subset);
+  const cache = o.prefixCache ? new PrefixCache(model) : undefined;
+  const once = async () => {
+    const t0 = performance.now();
+    await Effect.runPromise(train(model, data, {
+      epochs: 1,
+      batchSize: BATCH,
+      learningRate: 1e-4,
+      batchNormMode: o.batchNormMode ?? "eval",
+      multipliers: () => mult,
+      rng: rngFor(0, ["bench", "batches"]),
+      what: "bench",
+      ...(cache ? { prefixCache: cache } : {}),
+    }));
+    return data.count / ((performance.now() - t0) / 1000);
+  };
+  await once();
+  const rates: number[] = [];
+  for (let i = 0; i < o.reps; i++) rates.push(await once());
+  return median(rates);
+};
+
+/** Inference examples/s over `data` at batch 64, median over reps. */
+export const inferRate = (model: Model, data: Split, reps: number): number => {
+  predict(model, data, BATCH);
+  const rates: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    predict(model, data, BATCH);
+    rates.push(data.count / ((performance.now() - t0) / 1000));
+  }
+  return median(rates);
+};
