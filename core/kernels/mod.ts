@@ -32,6 +32,8 @@ import { meanGradWasmConfig, setStockGradient, sumGradWasmConfig } from "./reduc
 import { setTileFallback, tileWasmConfig } from "./tile.ts";
 import { setReduceFallback, sumWasmConfig } from "./reduce.ts";
 import { WASM } from "./wasm_util.ts";
+import { maxPoolGradWasmConfig, setMaxPoolGradFallback } from "./max_pool_grad.ts";
+import { batchMatMulWasmConfig, setBatchMatMulFallback } from "./batch_matmul.ts";
 
 export { conv2DBackpropFilterWasm } from "./conv2d_backprop_filter.ts";
 export { conv2DBackpropInputWasm } from "./conv2d_backprop_input.ts";
@@ -39,6 +41,7 @@ export { tileWasm } from "./tile.ts";
 export { meanWasm, meanWasmConfig, setReduceFallback, sumWasm, sumWasmConfig } from "./reduce.ts";
 export { meanGradWasmConfig, sumGradWasmConfig } from "./reduce_grads.ts";
 export { conv2DBackpropFilterWasmConfig, conv2DBackpropInputWasmConfig, tileWasmConfig };
+export { batchMatMulWasmConfig, maxPoolGradWasmConfig };
 
 /** Kernel configs installed by {@link registerWasmTrainingKernels}. */
 export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [
@@ -46,6 +49,8 @@ export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [
   conv2DBackpropInputWasmConfig,
   tileWasmConfig,
   sumWasmConfig,
+  maxPoolGradWasmConfig,
+  batchMatMulWasmConfig,
 ];
 
 /** Gradient configs installed by {@link registerWasmTrainingKernels}. */
@@ -88,6 +93,8 @@ export function registerWasmTrainingKernels(): void {
   install(conv2DBackpropInputWasmConfig, setConv2DBackpropInputFallback);
   install(tileWasmConfig, setTileFallback);
   install(sumWasmConfig, setReduceFallback);
+  install(maxPoolGradWasmConfig, setMaxPoolGradFallback);
+  install(batchMatMulWasmConfig, setBatchMatMulFallback);
   // meanWasmConfig is opt-in (see reduce.ts): not installed here.
   for (const g of WASM_TRAINING_GRADIENTS) {
     const current = getGradient(g.kernelName);

@@ -9,8 +9,10 @@ import "@tensorflow/tfjs-backend-wasm";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
+  batchMatMulWasmConfig,
   conv2DBackpropFilterWasmConfig,
   conv2DBackpropInputWasmConfig,
+  maxPoolGradWasmConfig,
   meanGradWasmConfig,
   registerWasmTrainingKernels,
   sumGradWasmConfig,
@@ -146,6 +148,8 @@ Deno.test("registerWasmTrainingKernels installs every kernel once", () => {
       conv2DBackpropFilterWasmConfig,
       conv2DBackpropInputWasmConfig,
       tileWasmConfig,
+      maxPoolGradWasmConfig,
+      batchMatMulWasmConfig,
     ]
   ) {
     assert.equal(tf.getKernel(k.kernelName, "wasm"), k);
@@ -209,6 +213,89 @@ Deno.test("conv2d gradients match cpu on random shapes", async () => {
       assertClose(await on("cpu", fn), await on("wasm", fn), JSON.stringify(p));
     }),
     { numRuns: 150, seed: 42 },
+  );
+});
+
+/** dL/dx of sum(maxPool(x) * r), with x quantised to sevenths so that ties inside a window are common. */
+const maxPoolGrad = (
+  xs: Shape4,
+  filter: number | [number, number],
+  stride: number | [number, number],
+  pad: "same" | "valid" | number,
+  seed: number,
+) =>
+() => {
+  const x = tf.tensor4d(seededValues(size(xs), seed).map((v) => Math.round(v * 3) / 7), xs);
+  const f = (a: tf.Tensor) => {
+    const y = tf.maxPool(a as tf.Tensor4D, filter, stride, pad);
+    return tf.sum(tf.mul(y, tf.tensor(seededValues(size(y.shape), seed + 1), y.shape)));
+  };
+  return [tf.grad(f)(x)];
+};
+
+Deno.test("MaxPoolGrad matches cpu (ties in windows, exact 2×2 tiling and the general path)", async (t) => {
+  const cases: Array<[Shape4, number | [number, number], number | [number, number], "same" | "valid" | number]> = [
+    [[2, 8, 8, 3], 2, 2, "valid"], // the 2×2 fast path
+    [[3, 28, 28, 16], 2, 2, "valid"], // small-cnn's first pooling
+    [[2, 7, 7, 3], 2, 2, "valid"], // odd size: last row/column in no window
+    [[2, 7, 9, 2], 2, 2, "same"], // padded
+    [[2, 9, 9, 3], 3, 2, "same"], // overlapping windows
+    [[1, 6, 6, 4], 3, 1, "valid"],
+    [[2, 8, 10, 2], [2, 3], [2, 3], "valid"],
+    [[1, 5, 5, 1], 2, 1, 1],
+  ];
+  for (const [xs, f, s, pad] of cases) {
+    await t.step(`${xs} filter ${f} stride ${s} ${pad}`, async () => {
+      const fn = maxPoolGrad(xs, f, s, pad, size(xs));
+      assertClose(await on("cpu", fn), await on("wasm", fn), "maxPoolGrad", 1e-6);
+    });
+  }
+  await t.step("random shapes", async () => {
+    const arb = fc.record({
+      n: fc.integer({ min: 1, max: 3 }),
+      h: fc.integer({ min: 2, max: 10 }),
+      w: fc.integer({ min: 2, max: 10 }),
+      c: fc.integer({ min: 1, max: 5 }),
+      f: fc.integer({ min: 1, max: 3 }),
+      s: fc.integer({ min: 1, max: 3 }),
+      same: fc.boolean(),
+      seed: fc.integer({ min: 1, max: 1 << 20 }),
+    }).filter((p) => p.f <= p.h && p.f <= p.w);
+    await fc.assert(
+      fc.asyncProperty(arb, async (p) => {
+        const fn = maxPoolGrad([p.n, p.h, p.w, p.c], p.f, p.s, p.same ? "same" : "valid", p.seed);
+        assertClose(await on("cpu", fn), await on("wasm", fn), JSON.stringify(p), 1e-6);
+      }),
+      { numRuns: 80, seed: 11 },
+    );
+  });
+});
+
+Deno.test("BatchMatMul with transposed operands matches cpu (2-D and batched)", async () => {
+  const arb = fc.record({
+    batch: fc.constantFrom<number[]>([], [2], [3, 2]),
+    m: fc.integer({ min: 1, max: 40 }),
+    k: fc.integer({ min: 1, max: 70 }),
+    n: fc.integer({ min: 1, max: 30 }),
+    ta: fc.boolean(),
+    tb: fc.boolean(),
+    seed: fc.integer({ min: 1, max: 1 << 20 }),
+  });
+  await fc.assert(
+    fc.asyncProperty(arb, async (p) => {
+      const as = [...p.batch, ...(p.ta ? [p.k, p.m] : [p.m, p.k])];
+      const bs = [...p.batch, ...(p.tb ? [p.n, p.k] : [p.k, p.n])];
+      const fn = () => [
+        tf.matMul(
+          tf.tensor(seededValues(size(as), p.seed), as),
+          tf.tensor(seededValues(size(bs), p.seed + 1), bs),
+          p.ta,
+          p.tb,
+        ),
+      ];
+      assertClose(await on("cpu", fn), await on("wasm", fn), JSON.stringify(p), 1e-5);
+    }),
+    { numRuns: 80, seed: 5 },
   );
 });
 
