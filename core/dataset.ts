@@ -14,6 +14,11 @@ export interface Split {
   readonly groups?: Int32Array;
   /** Number of examples. */
   readonly count: number;
+  /**
+   * Present on lazy splits (see `lazySplit`): the examples at `indices` computed without
+   * computing the others. `take` uses it; reading `images` computes every example.
+   */
+  readonly select?: (indices: ArrayLike<number>) => Split;
 }
 
 /** A labelled image dataset with a train and a test split. */
@@ -37,6 +42,8 @@ export const take = (
   shape: readonly [number, number, number],
   indices: ArrayLike<number>,
 ): Split => {
+  checkIndices(split, indices);
+  if (split.select) return split.select(indices);
   const size = imageSize(shape);
   const images = split.images instanceof Uint8Array
     ? new Uint8Array(indices.length * size)
@@ -45,14 +52,59 @@ export const take = (
   const groups = split.groups ? new Int32Array(indices.length) : undefined;
   for (let i = 0; i < indices.length; i++) {
     const j = indices[i];
-    if (j < 0 || j >= split.count) {
-      throw new RangeError(`take: index ${j} outside [0, ${split.count})`);
-    }
     images.set(split.images.subarray(j * size, (j + 1) * size), i * size);
     labels[i] = split.labels[j];
     if (groups && split.groups) groups[i] = split.groups[j];
   }
   return groups ? { images, labels, groups, count: indices.length } : { images, labels, count: indices.length };
+};
+
+const checkIndices = (split: Split, indices: ArrayLike<number>): void => {
+  for (let i = 0; i < indices.length; i++) {
+    const j = indices[i];
+    if (!(j >= 0 && j < split.count)) throw new RangeError(`take: index ${j} outside [0, ${split.count})`);
+  }
+};
+
+/**
+ * A split of uint8 images computed one example at a time by `imageAt(i, out)` (which
+ * fills `out`, one image): `take` computes only the examples it selects, and reading
+ * `images` computes them all once. Example i must not depend on which others are
+ * computed (a corruption draws its noise from a stream of its own per image).
+ */
+export const lazySplit = (
+  base: Omit<Split, "images" | "select">,
+  shape: readonly [number, number, number],
+  imageAt: (index: number, out: Uint8Array) => void,
+): Split => {
+  const size = imageSize(shape);
+  let all: Uint8Array | undefined;
+  const compute = (indices: ArrayLike<number>): Uint8Array => {
+    const out = new Uint8Array(indices.length * size);
+    for (let i = 0; i < indices.length; i++) imageAt(indices[i], out.subarray(i * size, (i + 1) * size));
+    return out;
+  };
+  return {
+    labels: base.labels,
+    count: base.count,
+    ...(base.groups ? { groups: base.groups } : {}),
+    get images(): Uint8Array {
+      all ??= compute(Int32Array.from({ length: base.count }, (_, i) => i));
+      return all;
+    },
+    select: (indices) => {
+      const labels = new Int32Array(indices.length);
+      const groups = base.groups ? new Int32Array(indices.length) : undefined;
+      for (let i = 0; i < indices.length; i++) {
+        labels[i] = base.labels[indices[i]];
+        if (groups && base.groups) groups[i] = base.groups[indices[i]];
+      }
+      const images = all
+        ? take({ labels: base.labels, count: base.count, images: all }, shape, indices).images
+        : compute(indices);
+      return groups ? { images, labels, groups, count: indices.length } : { images, labels, count: indices.length };
+    },
+  };
 };
 
 /** Images of a split as float32 in [0, 1] (copies uint8 data; returns float data as is). */

@@ -10,7 +10,7 @@
  */
 import { Effect, Schema } from "effect";
 import { defineShift } from "../../core/plugin.ts";
-import type { Dataset, Split } from "../../core/dataset.ts";
+import { type Dataset, lazySplit, type Split } from "../../core/dataset.ts";
 import type { Rng } from "../../core/random.ts";
 import {
   COMMON_CORRUPTIONS,
@@ -20,35 +20,28 @@ import {
   CORRUPTIONS,
 } from "./corruptions/index.ts";
 
-/** Images corrupted per call of `applyBatch` (bounds the float copies held at once). */
-const CHUNK = 2048;
-
-/** Corrupt every image of a split; uint8 in, uint8 out. */
+/**
+ * A split whose images are those of `split` corrupted (uint8 in, uint8 out), computed
+ * lazily: image i draws its noise from `rngOf(i)` alone, so a run that samples 1,000
+ * target images corrupts only those, with the same pixels as corrupting everything.
+ */
 export const corruptSplit = (
   split: Split,
   shape: readonly [number, number, number],
   name: CorruptionName,
   severity: number,
   constants: ConstantSet,
-  rng: Rng,
+  rngOf: (index: number) => Rng,
 ): Split => {
   const size = shape[0] * shape[1] * shape[2];
-  const out = new Uint8Array(split.count * size);
   const src = split.images;
   const scale = src instanceof Uint8Array ? 1 / 255 : 1;
-  for (let start = 0; start < split.count; start += CHUNK) {
-    const end = Math.min(split.count, start + CHUNK);
-    const images: Float32Array[] = [];
-    for (let i = start; i < end; i++) {
-      images.push(Float32Array.from(src.subarray(i * size, (i + 1) * size), (v) => v * scale));
-    }
-    const corrupted = CORRUPTIONS[name].applyBatch(images, shape, severity, rng, constants);
-    corrupted.forEach((img, k) => {
-      const o = (start + k) * size;
-      for (let j = 0; j < size; j++) out[o + j] = Math.round(Math.min(1, Math.max(0, img[j])) * 255);
-    });
-  }
-  return { ...split, images: out };
+  const corruption = CORRUPTIONS[name];
+  return lazySplit(split, shape, (i, out) => {
+    const img = Float32Array.from(src.subarray(i * size, (i + 1) * size), (v) => v * scale);
+    const corrupted = corruption.apply(img, shape, severity, rngOf(i), constants);
+    for (let j = 0; j < size; j++) out[j] = Math.round(Math.min(1, Math.max(0, corrupted[j])) * 255);
+  });
 };
 
 const Name = Schema.Literal(...CORRUPTION_NAMES);
@@ -86,8 +79,8 @@ export default defineShift({
           target: {
             ...base,
             name: `${base.name}/${name}-${severity}`,
-            train: corruptSplit(base.train, base.shape, name, severity, o.constants, rng(["train"])),
-            test: corruptSplit(base.test, base.shape, name, severity, o.constants, rng(["test"])),
+            train: corruptSplit(base.train, base.shape, name, severity, o.constants, (i) => rng(["train", i])),
+            test: corruptSplit(base.test, base.shape, name, severity, o.constants, (i) => rng(["test", i])),
           },
         }),
       };

@@ -10,6 +10,10 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { parseIdx } from "../../core/idx.ts";
 import { rngFor } from "../../core/random.ts";
+import { Effect } from "effect";
+import { type Dataset, type Split, take } from "../../core/dataset.ts";
+import type { ShiftImpl } from "../../core/plugin.ts";
+import corruptionShift from "../../plugins/shifts/corruption.ts";
 import {
   COMMON_CORRUPTIONS,
   type ConstantSet,
@@ -335,4 +339,34 @@ Deno.test("properties: shape, range, determinism on random small images", async 
       );
     });
   }
+});
+
+Deno.test("corruption shift: target splits are lazy; a sample equals the same rows of the whole corrupted split", async () => {
+  const impl = await Effect.runPromise(
+    corruptionShift.make({ name: "gaussian_noise", severity: 5, constants: "imagenet-c" }) as Effect.Effect<
+      ShiftImpl
+    >,
+  );
+  const r = rngFor(4, ["lazy-base"]);
+  const n = 50;
+  const split = (): Split => ({
+    images: Uint8Array.from({ length: n * 64 }, () => r.int(256)),
+    labels: Int32Array.from({ length: n }, () => r.int(3)),
+    count: n,
+  });
+  const base: Dataset = { name: "t", shape: [8, 8, 1], classNames: ["a", "b", "c"], train: split(), test: split() };
+  const domains = () => impl.apply(base, (path) => rngFor(9, ["shift", ...path]));
+  const indices = [31, 2, 2, 49, 0];
+  assert.ok(domains().target.train.select, "the target split should be lazy");
+  const sampled = take(domains().target.train, base.shape, indices);
+  const whole = domains().target.train;
+  const fromWhole = take({ images: whole.images, labels: whole.labels, count: whole.count }, base.shape, indices);
+  assert.deepEqual(sampled.images, fromWhole.images);
+  assert.deepEqual(sampled.labels, fromWhole.labels);
+  // and taking from a split whose images were computed goes through the computed copy
+  assert.deepEqual(take(whole, base.shape, indices).images, fromWhole.images);
+  // the corruption changed the images, and the source stays clean
+  assert.notDeepEqual(sampled.images, take(base.train, base.shape, indices).images);
+  assert.equal(domains().source.train, base.train);
+  assert.throws(() => take(domains().target.test, base.shape, [n]), RangeError);
 });
