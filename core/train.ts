@@ -11,14 +11,10 @@ import { Effect } from "effect";
 import { firstStageUsing, type ForwardResult, type Model, type NamedVariable, runStages } from "./model.ts";
 import type { Split } from "./dataset.ts";
 import { batchImages, batchLabels, batchRows } from "./batches.ts";
+import { type AdamSlot, adamSlot, adamUpdate } from "./adam.ts";
 import type { PrefixCache } from "./prefix_cache.ts";
 import type { Rng } from "./random.ts";
 import { TrainingError } from "./errors.ts";
-
-/** Adam hyper-parameters (PyTorch's defaults). */
-const BETA1 = 0.9;
-const BETA2 = 0.999;
-const EPSILON = 1e-8;
 
 /** Settings of one training run. */
 export interface TrainSettings {
@@ -54,13 +50,6 @@ export interface TrainReport {
   readonly stepsByVariable: ReadonlyMap<string, number>;
   /** The multipliers used in each epoch. */
   readonly multipliersByEpoch: ReadonlyArray<ReadonlyMap<string, number>>;
-}
-
-/** Per-variable Adam state, created on first use and disposed at the end. */
-interface AdamSlot {
-  readonly m: tf.Variable;
-  readonly v: tf.Variable;
-  step: number;
 }
 
 /**
@@ -130,14 +119,6 @@ export const train = (
     return { epochLosses: losses, stepsByVariable: steps, multipliersByEpoch: used };
   });
 
-/** A non-trainable variable of zeros shaped like `like` (the temporary is released). */
-const zeroVariable = (like: tf.Tensor): tf.Variable => {
-  const zeros = tf.zerosLike(like);
-  const v = tf.variable(zeros, false);
-  zeros.dispose();
-  return v;
-};
-
 /** Where a training step's forward pass starts: the images, or cached activations of a frozen prefix. */
 interface Pass {
   input(idx: Int32Array): tf.Tensor;
@@ -176,7 +157,7 @@ const step = (
 ): number => {
   for (const p of active) {
     if (!slots.has(p.name)) {
-      slots.set(p.name, { m: zeroVariable(p.variable), v: zeroVariable(p.variable), step: 0 });
+      slots.set(p.name, adamSlot(p.variable));
     }
   }
   return tf.tidy(() => {
@@ -200,17 +181,12 @@ const step = (
       return loss; // the caller stops; a diverged step is never applied
     }
     for (const p of active) {
-      const g = grads[p.variable.name];
-      const slot = slots.get(p.name)!;
-      slot.step++;
-      const lr = settings.learningRate * (mult.get(p.name) ?? 0);
-      const m = tf.add(tf.mul(slot.m, BETA1), tf.mul(g, 1 - BETA1));
-      const v = tf.add(tf.mul(slot.v, BETA2), tf.mul(tf.square(g), 1 - BETA2));
-      slot.m.assign(m);
-      slot.v.assign(v);
-      const stepSize = lr / (1 - Math.pow(BETA1, slot.step));
-      const denom = tf.add(tf.sqrt(tf.div(v, 1 - Math.pow(BETA2, slot.step))), EPSILON);
-      p.variable.assign(tf.sub(p.variable, tf.mul(tf.div(m, denom), stepSize)));
+      adamUpdate(
+        p.variable,
+        grads[p.variable.name],
+        slots.get(p.name)!,
+        settings.learningRate * (mult.get(p.name) ?? 0),
+      );
     }
     for (const [variable, next] of updates) {
       variable.assign(next);

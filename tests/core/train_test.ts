@@ -5,6 +5,7 @@ import { useWasm } from "../helpers.ts";
 import { type Model, restore, snapshot, VariableBuilder } from "../../core/model.ts";
 import { rngFor } from "../../core/random.ts";
 import { train } from "../../core/train.ts";
+import { PrefixCache } from "../../core/prefix_cache.ts";
 import type { Split } from "../../core/dataset.ts";
 import smallCnn from "../../plugins/models/small_cnn.ts";
 import resnetMini from "../../plugins/models/resnet_mini.ts";
@@ -143,4 +144,36 @@ Deno.test("train: a NaN loss stops training with a TrainingError naming the run"
   }
   assert.ok(Math.abs(w.dataSync()[0] - 0.5) < 1e-9, "a diverged step must not be applied");
   w.dispose();
+});
+
+Deno.test("train: 1,000 steps leak no tensors and no wasm buffers (full, cached last layer, L2-SP)", async () => {
+  const model = await build(resnetMini);
+  const data = randomSplit(16, [12, 12, 1], 4, 5);
+  const backend = tf.backend() as unknown as { numDataIds(): number };
+  const anchor = new Map(model.params.map((p) => [p.name, tf.clone(p.variable)]));
+  const all = new Map(model.params.map((p) => [p.name, 1]));
+  const head = new Map(model.params.filter((p) => p.group === "head").map((p) => [p.name, 1]));
+  const cache = new PrefixCache(model);
+  const settings = (epochs: number, mult: ReadonlyMap<string, number>, extra = {}) => ({
+    epochs,
+    batchSize: 4, // 4 steps per epoch
+    learningRate: 1e-3,
+    batchNormMode: "eval" as const,
+    multipliers: () => mult,
+    rng: rngFor(2, ["batches"]),
+    what: "leak test",
+    ...extra,
+  });
+  await Effect.runPromise(train(model, data, settings(1, all))); // warm-up: kernel set-up, engine scalars
+  const tensors = tf.memory().numTensors;
+  const ids = backend.numDataIds();
+  const bytes = tf.memory().numBytes;
+  await Effect.runPromise(train(model, data, settings(100, all)));
+  await Effect.runPromise(train(model, data, settings(100, head, { prefixCache: cache })));
+  await Effect.runPromise(train(model, data, settings(50, all, { penalty: { alpha: 0.01, anchor } })));
+  assert.equal(tf.memory().numTensors, tensors, "tensors leaked over 1,000 steps");
+  assert.equal(backend.numDataIds(), ids, "wasm buffers leaked over 1,000 steps");
+  assert.equal(tf.memory().numBytes, bytes);
+  anchor.forEach((t) => t.dispose());
+  for (const v of [...model.params, ...model.state]) v.variable.dispose();
 });
