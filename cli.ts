@@ -10,7 +10,7 @@ import { NodeContext } from "@effect/platform-node";
 import { Path } from "@effect/platform";
 import { Cause, Console, Effect, Exit, JSONSchema, Layer, Option, Schema } from "effect";
 import { CommandLineError, isUserError, type UserError } from "./core/errors.ts";
-import { RESULT_PREFIX, runWorkers } from "./core/pipeline/parallel.ts";
+import { AUTO_PARALLEL_MIN_TRIALS, autoConcurrency, RESULT_PREFIX, runWorkers } from "./core/pipeline/parallel.ts";
 import { RUN_FILES } from "./core/store.ts";
 import { makeProgress } from "./core/progress.ts";
 import { type BackendChoice, backendChoices, TensorBackendLive } from "./core/backend.ts";
@@ -53,9 +53,12 @@ const run = Command.make("run", {
     Options.withDefault(".cache/scalpel/models"),
   ),
   quiet: Options.boolean("quiet").pipe(Options.withDescription("print only the summary table")),
-  concurrency: Options.integer("concurrency").pipe(
-    Options.withDescription("worker processes running trials in parallel (results are identical whatever N is)"),
-    Options.withDefault(1),
+  concurrency: Options.text("concurrency").pipe(
+    Options.withDescription(
+      "worker processes running trials in parallel, or `auto` (one per CPU core, up to 4, when the run has " +
+        `${AUTO_PARALLEL_MIN_TRIALS} trials or more); results are identical whatever N is`,
+    ),
+    Options.withDefault("auto"),
   ),
   shard: Options.text("shard").pipe(
     Options.withDescription("internal: run as worker I of N (I/N) of a parallel run"),
@@ -84,22 +87,27 @@ const run = Command.make("run", {
       }).pipe(Effect.provide(backend));
       return;
     }
-    if (a.concurrency < 1 || a.concurrency > 64) {
+    const concurrency = a.concurrency === "auto"
+      ? autoConcurrency(expandTrials(pipeline).length)
+      : /^\d+$/.test(a.concurrency)
+      ? Number(a.concurrency)
+      : NaN;
+    if (!(concurrency >= 1 && concurrency <= 64)) {
       return yield* new CommandLineError({
         flag: "--concurrency",
-        detail: `${a.concurrency} is out of range`,
-        fix: "Give 1 to 64.",
+        detail: `${a.concurrency} is not a worker count`,
+        fix: "Give a whole number from 1 to 64, or `auto`.",
       });
     }
     let parallelRan: number | undefined;
-    if (a.concurrency > 1 && Deno.permissions.querySync({ name: "run" }).state !== "granted") {
+    if (concurrency > 1 && Deno.permissions.querySync({ name: "run" }).state !== "granted") {
       return yield* new CommandLineError({
         flag: "--concurrency",
         detail: "starting worker processes needs the permission to run subprocesses",
         fix: "Use `deno task scalpel` (it grants --allow-run) or add --allow-run to your `deno run` command.",
       });
     }
-    if (a.concurrency > 1) {
+    if (concurrency > 1) {
       yield* runPipeline(pipeline, { outDir, cacheDir: a.cache, log, pretrainOnly: true }).pipe(
         Effect.provide(backend),
       );
@@ -116,7 +124,7 @@ const run = Command.make("run", {
         ...(a.quiet ? ["--quiet"] : []),
       ];
       parallelRan = yield* runWorkers(
-        a.concurrency,
+        concurrency,
         (index, count) => ({
           command: Deno.execPath(),
           args: [
@@ -151,7 +159,7 @@ const run = Command.make("run", {
       `Results: ${outDir}/ (results.jsonl, summary.md, summary.csv, summary.json, report.html); ` +
         (parallelRan === undefined
           ? `${outcome.trialsRun} trials run, ${outcome.trialsSkipped} resumed.`
-          : `${parallelRan} trials run by ${a.concurrency} workers, ${outcome.trialsSkipped - parallelRan} resumed.`),
+          : `${parallelRan} trials run by ${concurrency} workers, ${outcome.trialsSkipped - parallelRan} resumed.`),
     );
   })).pipe(Command.withDescription("run a pipeline file and write results and a summary to a run directory"));
 

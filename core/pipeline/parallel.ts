@@ -81,3 +81,16 @@ export const runWorkers = (
         fix: "Results already recorded are kept; fix the cause and run the same command again to resume.",
       }),
   });
+
+/** Below this many trials `--concurrency auto` runs in one process (workers' start-up would not pay off). */
+export const AUTO_PARALLEL_MIN_TRIALS = 12;
+
+/**
+ * `--concurrency auto`: one worker per CPU core, at most 4, for runs of at least
+ * {@link AUTO_PARALLEL_MIN_TRIALS} trials when subprocesses are allowed; otherwise 1.
+ */
+export const autoConcurrency = (trials: number): number => {
+  if (trials < AUTO_PARALLEL_MIN_TRIALS) return 1;
+  if (Deno.permissions.querySync({ name: "run" }).state !== "granted") return 1;
+  return Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1));
+};

@@ -54,7 +54,7 @@ export interface RunOptions {
   readonly cacheDir: string;
   /** Progress output (one line per event). */
   readonly log: (line: string) => Effect.Effect<void>;
-  /** Run only every `count`-th unfinished trial, starting at `index` (a worker of a parallel run). */
+  /** Run the unfinished trials among every `count`-th trial of the grid, from `index` (a worker of a parallel run). */
   readonly shard?: { readonly index: number; readonly count: number };
   /** Only apply the shifts and pre-train (fill the model cache); run no trial, write no summary. */
   readonly pretrainOnly?: boolean;
@@ -439,7 +439,9 @@ export const runPipeline = (
     const shard = opts.shard ?? { index: 0, count: 1 };
     const mine = opts.pretrainOnly
       ? []
-      : trials.filter((t) => !done.has(t.key)).filter((_, i) => i % shard.count === shard.index);
+      // shards by position in the whole grid, not among unfinished trials: workers start at different
+      // moments, and the parent appends their lines meanwhile, so "unfinished" differs between them
+      : trials.filter((_, i) => i % shard.count === shard.index).filter((t) => !done.has(t.key));
     const total = shard.count > 1 ? mine.length : trials.length;
     if (shard.count === 1) finished = done.size;
     else finished = 0;

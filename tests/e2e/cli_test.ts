@@ -70,6 +70,15 @@ Deno.test("e2e: bad input ⇒ exit 1, one paragraph without a stack trace, no ru
       assert.equal(await Deno.stat(out).then(() => true, () => false), false, "no run directory");
     });
   }
+  await t.step("a worker count that is not one", async () => {
+    const r = await scalpel(
+      ["run", fixture("pipelines/tiny.yaml"), "--out", `${dir}/out-conc`, "--concurrency", "two"],
+      [dir],
+    );
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /--concurrency[\s\S]*two is not a worker count[\s\S]*1 to 64, or `auto`/);
+    assert.equal(await Deno.stat(`${dir}/out-conc`).then(() => true, () => false), false, "no run directory");
+  });
   await t.step("truncated dataset file", async () => {
     const data = `${dir}/mnist-cut`;
     await Deno.mkdir(data, { recursive: true });
@@ -177,10 +186,15 @@ Deno.test("e2e: --concurrency 2 gives the same result lines as 1; a cut-short ru
   // parallel first, on a cold cache: the parent pre-trains once, the workers only load
   const two = await scalpel(["run", file, "--out", `${dir}/two`, "--cache", cache, "--concurrency", "2"], [dir]);
   assert.equal(two.code, 0, two.stderr);
-  assert.match(two.stdout, /6 trials run by 2 workers/);
+  assert.match(two.stdout, /6 trials run by 2 workers/, `${two.stderr}\n${two.stdout.slice(-300)}`);
   assert.equal(two.stderr.match(/^pre-training small-cnn on/gm)?.length, 1, two.stderr);
+  const twoKeys = (await Deno.readTextFile(`${dir}/two/results.jsonl`)).trim().split("\n").map((l) =>
+    JSON.parse(l).key
+  );
+  assert.equal(new Set(twoKeys).size, 6, "every trial ran exactly once");
+  assert.equal(twoKeys.length, 6, "no trial ran in two workers");
   assert.doesNotMatch(two.stderr, /\[w\d\] pre-training small-cnn on/);
-  const one = await scalpel(["run", file, "--out", `${dir}/one`, "--cache", cache], [dir]);
+  const one = await scalpel(["run", file, "--out", `${dir}/one`, "--cache", cache, "--concurrency", "1"], [dir]);
   assert.equal(one.code, 0, one.stderr);
   const read = async (d: string) =>
     Object.fromEntries(
