@@ -12,6 +12,11 @@
  * divide evenly) is sliced to [Ci,KH,KW,Co] and transposed to
  * [KH,KW,Ci,Co].
  *
+ * Small patches (KH·KW·Ci ≤ 27, e.g. a first layer on grey or RGB images) take
+ * another path: that conv has a tiny output (Ci·KH·KW rows) and runs at a few
+ * GFLOP/s, so there the patches are written out transposed, colsᵀ [KH·KW·Ci, P]
+ * with P = N·OH·OW, and dW = colsᵀ · dy is one XNNPACK matrix product.
+ *
  * @module
  */
 import {
@@ -21,7 +26,16 @@ import {
   type KernelFunc,
   type TensorInfo,
 } from "@tensorflow/tfjs-core";
-import { asWasmBackend, heapF32All, isChannelsLast, offset32, release, runWasm, WASM } from "./wasm_util.ts";
+import {
+  asWasmBackend,
+  heapF32All,
+  isChannelsLast,
+  offset32,
+  release,
+  runWasm,
+  WASM,
+  type WasmBackendLike,
+} from "./wasm_util.ts";
 
 /**
  * Kernel function computing the conv2d filter gradient on the wasm heap.
@@ -66,6 +80,7 @@ export const conv2DBackpropFilterWasm: KernelFunc = (
   const kh = info.filterHeight;
   const kw = info.filterWidth;
   const ci = info.inChannels;
+  if (kh * kw * ci <= SMALL_PATCH) return viaPatches(backend, x, dy, info);
 
   const xT = runWasm("Transpose", backend, { x }, { perm: [3, 1, 2, 0] });
   const dyT = runWasm("Transpose", backend, { x: dy }, { perm: [1, 2, 0, 3] });
@@ -96,6 +111,55 @@ export const conv2DBackpropFilterWasm: KernelFunc = (
   release(backend, g);
   return out;
 };
+
+/** Largest KH·KW·Ci that takes the patch-matrix path. */
+const SMALL_PATCH = 27;
+
+/** dW = colsᵀ · dy with the patches written out (see the module doc). */
+function viaPatches(
+  backend: WasmBackendLike,
+  x: TensorInfo,
+  dy: TensorInfo,
+  info: backend_util.Conv2DInfo,
+): TensorInfo {
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outHeight: oh, outWidth: ow } = info;
+  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, outChannels: co } = info;
+  const { top, left } = info.padInfo;
+  const rows = kh * kw * ci;
+  const p = n * oh * ow;
+  const cols = backend.makeOutput([1, rows, p], "float32");
+  const heap = heapF32All(backend);
+  const src = offset32(backend, x);
+  const dst = offset32(backend, cols);
+  for (let a = 0; a < kh; a++) {
+    for (let b = 0; b < kw; b++) {
+      for (let c = 0; c < ci; c++) {
+        let o = dst + ((a * kw + b) * ci + c) * p;
+        for (let bn = 0; bn < n; bn++) {
+          for (let i = 0; i < oh; i++) {
+            const y = i * sh + a - top;
+            if (y < 0 || y >= h) {
+              heap.fill(0, o, o + ow);
+              o += ow;
+              continue;
+            }
+            const rowBase = src + ((bn * h + y) * w) * ci + c;
+            for (let j = 0; j < ow; j++, o++) {
+              const xx = j * sw + b - left;
+              heap[o] = xx >= 0 && xx < w ? heap[rowBase + xx * ci] : 0;
+            }
+          }
+        }
+      }
+    }
+  }
+  const dy3 = runWasm("Reshape", backend, { x: dy }, { shape: [1, p, co] });
+  const g = runWasm("BatchMatMul", backend, { a: cols, b: dy3 }, { transposeA: false, transposeB: false });
+  release(backend, cols, dy3);
+  const out = runWasm("Reshape", backend, { x: g }, { shape: [kh, kw, ci, co] });
+  release(backend, g);
+  return out;
+}
 
 /** Kernel config registering {@link conv2DBackpropFilterWasm} for wasm. */
 export const conv2DBackpropFilterWasmConfig: KernelConfig = {
