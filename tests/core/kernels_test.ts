@@ -140,6 +140,9 @@ const CONV_CASES: ConvCase[] = [
   // Padding larger than the filter: input gradient uses the stock fallback.
   { x: [1, 4, 4, 2], w: [2, 2, 2, 3], s: 1, pad: [[0, 0], [3, 3], [2, 2], [0, 0]] },
   { x: [4, 28, 28, 16], w: [3, 3, 16, 32], s: 2, pad: "same" },
+  // 1×1 kernels with many channels (resnet shortcuts): the patch-matrix path
+  { x: [2, 9, 9, 32], w: [1, 1, 32, 8], s: 2, pad: "same" },
+  { x: [3, 6, 7, 30], w: [1, 1, 30, 5], s: 1, pad: "valid" },
 ];
 
 Deno.test("registerWasmTrainingKernels installs every kernel once", () => {
