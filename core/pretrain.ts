@@ -40,8 +40,16 @@ export interface Pretrained {
   readonly cached: boolean;
 }
 
+/**
+ * Revision of the training numerics (kernels, optimiser). Bump it when a change moves
+ * trained weights even by float rounding, so that models cached by older code are
+ * trained again instead of reused. 2: the wasm max-pool, matmul and filter-gradient kernels.
+ */
+export const TRAINING_NUMERICS = 2;
+
 /** Cache key of a pre-training spec. */
-export const pretrainKey = (spec: PretrainSpec): string => contentHash({ format: 1, ...spec });
+export const pretrainKey = (spec: PretrainSpec): string =>
+  contentHash({ format: 1, numerics: TRAINING_NUMERICS, ...spec });
 
 const accuracyOf = (model: Model, data: Dataset["test"]): number => {
   const logits = predict(model, data);
