@@ -101,32 +101,23 @@ for (const concurrency of values.concurrency.split(",").map(Number)) {
 if (values.peer) {
   const s = pipeline.settings;
   for (const threads of [1, 2]) {
+    const peerOptions = {
+      "mnist-dir": packagedMnistDir(),
+      threads,
+      "pretrain-examples": s.pretrain.examples ?? 60000,
+      "pretrain-epochs": s.pretrain.epochs,
+      "pretrain-batch": s.pretrain.batchSize,
+      "pretrain-lr": s.pretrain.learningRate,
+      train: s.target.train,
+      val: s.target.val,
+      test: s.target.test,
+      epochs: s.finetune.epochs,
+      batch: s.finetune.batchSize,
+      lrs: s.finetune.learningRates.join(","),
+    };
     const r = await timed("/usr/bin/python3", [
       `${root}bench/torch_sweep.py`,
-      "--mnist-dir",
-      packagedMnistDir(),
-      "--threads",
-      String(threads),
-      "--pretrain-examples",
-      String(s.pretrain.examples ?? 60000),
-      "--pretrain-epochs",
-      String(s.pretrain.epochs),
-      "--pretrain-batch",
-      String(s.pretrain.batchSize),
-      "--pretrain-lr",
-      String(s.pretrain.learningRate),
-      "--train",
-      String(s.target.train),
-      "--val",
-      String(s.target.val),
-      "--test",
-      String(s.target.test),
-      "--epochs",
-      String(s.finetune.epochs),
-      "--batch",
-      String(s.finetune.batchSize),
-      "--lrs",
-      s.finetune.learningRates.join(","),
+      ...Object.entries(peerOptions).flatMap(([k, v]) => [`--${k}`, String(v)]),
     ]).catch((e) => {
       console.error(`PyTorch peer not run (install Debian's python3-torch): ${String(e).split("\n").slice(-3)}`);
       return undefined;

@@ -44,3 +44,12 @@ export const batchLabels = (split: Split, indices: ArrayLike<number>): Int32Arra
   for (let i = 0; i < indices.length; i++) out[i] = split.labels[indices[i]];
   return out;
 };
+
+/** Consecutive batches over `count` examples in order: the first index and the indices of each. */
+export function* inOrder(count: number, batchSize: number): Generator<{ start: number; idx: Int32Array }> {
+  for (let start = 0; start < count; start += batchSize) {
+    const idx = new Int32Array(Math.min(batchSize, count - start));
+    for (let i = 0; i < idx.length; i++) idx[i] = start + i;
+    yield { start, idx };
+  }
+}

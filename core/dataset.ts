@@ -48,15 +48,25 @@ export const take = (
   const images = split.images instanceof Uint8Array
     ? new Uint8Array(indices.length * size)
     : new Float32Array(indices.length * size);
-  const labels = new Int32Array(indices.length);
-  const groups = split.groups ? new Int32Array(indices.length) : undefined;
   for (let i = 0; i < indices.length; i++) {
     const j = indices[i];
     images.set(split.images.subarray(j * size, (j + 1) * size), i * size);
-    labels[i] = split.labels[j];
-    if (groups && split.groups) groups[i] = split.groups[j];
   }
-  return groups ? { images, labels, groups, count: indices.length } : { images, labels, count: indices.length };
+  return { images, ...pickLabels(split, indices) };
+};
+
+/** The labels (and groups, when present) and count of the examples at `indices`. */
+const pickLabels = (
+  split: Pick<Split, "labels" | "groups">,
+  indices: ArrayLike<number>,
+): Pick<Split, "labels" | "groups" | "count"> => {
+  const labels = new Int32Array(indices.length);
+  const groups = split.groups ? new Int32Array(indices.length) : undefined;
+  for (let i = 0; i < indices.length; i++) {
+    labels[i] = split.labels[indices[i]];
+    if (groups && split.groups) groups[i] = split.groups[indices[i]];
+  }
+  return groups ? { labels, groups, count: indices.length } : { labels, count: indices.length };
 };
 
 const checkIndices = (split: Split, indices: ArrayLike<number>): void => {
@@ -84,26 +94,20 @@ export const lazySplit = (
     for (let i = 0; i < indices.length; i++) imageAt(indices[i], out.subarray(i * size, (i + 1) * size));
     return out;
   };
-  return {
+  // only the labels, groups and count of `base`: not its images, nor a `select` of its own
+  const own: Omit<Split, "images" | "select"> = {
     labels: base.labels,
     count: base.count,
     ...(base.groups ? { groups: base.groups } : {}),
+  };
+  return {
+    ...own,
     get images(): Uint8Array {
       all ??= compute(Int32Array.from({ length: base.count }, (_, i) => i));
       return all;
     },
-    select: (indices) => {
-      const labels = new Int32Array(indices.length);
-      const groups = base.groups ? new Int32Array(indices.length) : undefined;
-      for (let i = 0; i < indices.length; i++) {
-        labels[i] = base.labels[indices[i]];
-        if (groups && base.groups) groups[i] = base.groups[indices[i]];
-      }
-      const images = all
-        ? take({ labels: base.labels, count: base.count, images: all }, shape, indices).images
-        : compute(indices);
-      return groups ? { images, labels, groups, count: indices.length } : { images, labels, count: indices.length };
-    },
+    select: (indices) =>
+      all ? take({ ...own, images: all }, shape, indices) : { images: compute(indices), ...pickLabels(base, indices) },
   };
 };
 

@@ -76,9 +76,21 @@ export const runStages = (
   from = 0,
 ): ForwardResult => {
   const updates: StateUpdates = [];
+  return { logits: applyStages(stages, x, mode, updates, from) as tf.Tensor2D, stateUpdates: updates };
+};
+
+/** Apply `stages[from..to)` to `x`, collecting running-statistics updates. Call inside `tf.tidy`. */
+export const applyStages = (
+  stages: ReadonlyArray<Stage>,
+  x: tf.Tensor,
+  mode: ForwardMode,
+  updates: StateUpdates,
+  from = 0,
+  to = stages.length,
+): tf.Tensor => {
   let y = x;
-  for (let i = from; i < stages.length; i++) y = stages[i].apply(y, mode, updates);
-  return { logits: y as tf.Tensor2D, stateUpdates: updates };
+  for (let i = from; i < to; i++) y = stages[i].apply(y, mode, updates);
+  return y;
 };
 
 /**

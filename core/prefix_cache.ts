@@ -12,8 +12,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Split } from "./dataset.ts";
-import { type Model, runStages, type StateUpdates } from "./model.ts";
-import { batchRows } from "./batches.ts";
+import { applyStages, type Model } from "./model.ts";
+import { batchRows, inOrder } from "./batches.ts";
 
 /** The input of one stage for every example of a split. */
 export interface Features {
@@ -69,12 +69,6 @@ export class PrefixCache {
     return features;
   }
 
-  /** Drop every entry. */
-  clear(): void {
-    this.entries.clear();
-    this.bytes = 0;
-  }
-
   /** Copies of the weights (parameters and state) used by the stages before `boundary`. */
   private prefixWeights(boundary: number): Float32Array[] {
     const groups = new Set(this.model.stages!.slice(0, boundary).map((s) => s.group));
@@ -88,16 +82,8 @@ export class PrefixCache {
     const shape = this.model.inputShape;
     let rows: Float32Array | undefined;
     let rowShape: number[] = [];
-    for (let start = 0; start < split.count; start += batchSize) {
-      const end = Math.min(start + batchSize, split.count);
-      const idx = new Int32Array(end - start);
-      for (let i = 0; i < idx.length; i++) idx[i] = start + i;
-      const out = tf.tidy(() => {
-        const updates: StateUpdates = [];
-        let y: tf.Tensor = batchRows(split.images, shape, idx);
-        for (let s = 0; s < boundary; s++) y = stages[s].apply(y, "eval", updates);
-        return y;
-      });
+    for (const { start, idx } of inOrder(split.count, batchSize)) {
+      const out = tf.tidy(() => applyStages(stages, batchRows(split.images, shape, idx), "eval", [], 0, boundary));
       if (!rows) {
         rowShape = out.shape.slice(1);
         const rowSize = rowShape.reduce((a, b) => a * b, 1);
@@ -133,10 +119,3 @@ const sameWeights = (a: ReadonlyArray<Float32Array>, b: ReadonlyArray<Float32Arr
   }
   return true;
 };
-
-/**
- * The logits-producing pass from cached features: the stages from `boundary` on.
- * Call inside `tf.tidy`.
- */
-export const forwardFrom = (model: Model, x: tf.Tensor, boundary: number, mode: "train" | "eval") =>
-  runStages(model.stages!, x, mode, boundary);

@@ -10,7 +10,7 @@ import "./gradients.ts";
 import { Effect } from "effect";
 import { firstStageUsing, type ForwardResult, type Model, type NamedVariable, runStages } from "./model.ts";
 import type { Split } from "./dataset.ts";
-import { batchImages, batchLabels, batchRows } from "./batches.ts";
+import { batchImages, batchLabels, batchRows, inOrder } from "./batches.ts";
 import { type AdamSlot, adamSlot, adamUpdate } from "./adam.ts";
 import type { PrefixCache } from "./prefix_cache.ts";
 import type { Rng } from "./random.ts";
@@ -209,10 +209,7 @@ export const predict = (
 ): Float32Array => {
   const features = cached ? cached.cache.features(data, cached.from) : undefined;
   const out = new Float32Array(data.count * model.numClasses);
-  for (let start = 0; start < data.count; start += batchSize) {
-    const end = Math.min(start + batchSize, data.count);
-    const idx = new Int32Array(end - start);
-    for (let i = 0; i < idx.length; i++) idx[i] = start + i;
+  for (const { start, idx } of inOrder(data.count, batchSize)) {
     const logits = tf.tidy(() =>
       features && cached
         ? runStages(model.stages!, batchRows(features.rows, features.rowShape, idx), "eval", cached.from).logits

@@ -479,7 +479,7 @@ export const runPipeline = (
         restore(model, pre.weights);
         // one cache per target sample, shared by every trial of it (all start from pre.weights)
         const cache = p.settings.finetune.prefixCache ? new PrefixCache(model) : undefined;
-        const frozen = cache ? { cache, from: model.stages?.length ?? 0 } : undefined;
+        const frozen = cache ? { cache, from: firstStageUsing(model, new Set()) } : undefined; // nothing trained yet
         const start = {
           val: evaluate(model, splits.val, made.evaluators, frozen),
           test: evaluate(model, splits.test, made.evaluators, frozen),

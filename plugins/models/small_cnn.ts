@@ -10,6 +10,22 @@ import { makeZoo, ZooOptions } from "./weights.ts";
 import { type Model, runStages, type Stage, VariableBuilder } from "../../core/model.ts";
 import { convKernel, denseParams, zeroBias } from "./layers.ts";
 
+/** 3×3 "same" conv with bias and ReLU, then 2×2 max-pooling. */
+const convReluPool = (x: tf.Tensor, kernel: tf.Variable, bias: tf.Variable): tf.Tensor4D =>
+  tf.maxPool(
+    tf.fused.conv2d({
+      x: x as tf.Tensor4D,
+      filter: kernel as tf.Tensor4D,
+      strides: 1,
+      pad: "same",
+      bias,
+      activation: "relu",
+    }),
+    2,
+    2,
+    "valid",
+  );
+
 /** The small-cnn model plugin. */
 export default defineModel({
   name: "small-cnn",
@@ -28,42 +44,8 @@ export default defineModel({
         const d1 = denseParams(b, rng, "block3/dense", "block3", flat, 64);
         const d2 = denseParams(b, rng, "head/dense", "head", 64, numClasses);
         const stages: Stage[] = [
-          {
-            group: "block1",
-            apply: (x) =>
-              tf.maxPool(
-                tf.fused.conv2d({
-                  x: x as tf.Tensor4D,
-                  filter: k1 as tf.Tensor4D,
-                  strides: 1,
-                  pad: "same",
-                  bias: b1,
-                  activation: "relu",
-                }),
-                2,
-                2,
-                "valid",
-              ),
-          },
-          {
-            group: "block2",
-            apply: (x) => {
-              const y = tf.maxPool(
-                tf.fused.conv2d({
-                  x: x as tf.Tensor4D,
-                  filter: k2 as tf.Tensor4D,
-                  strides: 1,
-                  pad: "same",
-                  bias: b2,
-                  activation: "relu",
-                }),
-                2,
-                2,
-                "valid",
-              );
-              return tf.reshape(y, [y.shape[0], flat]);
-            },
-          },
+          { group: "block1", apply: (x) => convReluPool(x, k1, b1) },
+          { group: "block2", apply: (x) => tf.reshape(convReluPool(x, k2, b2), [x.shape[0], flat]) },
           {
             group: "block3",
             apply: (x) =>
