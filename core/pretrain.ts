@@ -43,9 +43,10 @@ export interface Pretrained {
 /**
  * Revision of the training numerics (kernels, optimiser). Bump it when a change moves
  * trained weights even by float rounding, so that models cached by older code are
- * trained again instead of reused. 2: the wasm max-pool, matmul and filter-gradient kernels.
+ * trained again instead of reused. 2: the wasm max-pool, matmul and filter-gradient kernels;
+ * 3: eval-mode batch norm folded into the convolution (changes validation scores by rounding).
  */
-export const TRAINING_NUMERICS = 2;
+export const TRAINING_NUMERICS = 3;
 
 /** Cache key of a pre-training spec. */
 export const pretrainKey = (spec: PretrainSpec): string =>

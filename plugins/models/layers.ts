@@ -95,3 +95,35 @@ export const batchNorm = (
   ]);
   return tf.batchNorm4d(x, mean as tf.Tensor1D, variance as tf.Tensor1D, beta, gamma, BN_EPSILON);
 };
+
+/**
+ * `activation(batchNorm(conv2d(x, kernel, stride, "same")))`. In `eval` mode batch
+ * norm is a fixed per-channel affine map (scale γ/√(var+ε), shift β − mean·scale),
+ * so it is folded into the convolution: one fused conv with the scaled kernel, a
+ * bias and the activation. That is the same function (up to float rounding) with
+ * the same gradients for the kernel, γ, β and x, and it saves the separate
+ * normalisation pass and its backward pass over every activation.
+ */
+export const convBatchNorm = (
+  x: tf.Tensor4D,
+  kernel: tf.Variable,
+  stride: number,
+  bn: BatchNormVars,
+  train: boolean,
+  updates: Array<readonly [tf.Variable, tf.Tensor]>,
+  activation: "linear" | "relu" = "linear",
+): tf.Tensor4D => {
+  if (train) {
+    const y = batchNorm(tf.conv2d(x, kernel as tf.Tensor4D, stride, "same"), bn, true, updates);
+    return activation === "relu" ? tf.relu(y) : y;
+  }
+  const scale = tf.mul(bn.gamma, tf.rsqrt(tf.add(bn.variance, BN_EPSILON)));
+  return tf.fused.conv2d({
+    x,
+    filter: tf.mul(kernel, scale) as tf.Tensor4D,
+    strides: stride,
+    pad: "same",
+    bias: tf.sub(bn.beta, tf.mul(bn.mean, scale)),
+    activation,
+  });
+};

@@ -11,7 +11,7 @@ import { defineModel } from "../../core/plugin.ts";
 import { makeZoo, ZooOptions } from "./weights.ts";
 import { type Model, runStages, type Stage, type StateUpdates, VariableBuilder } from "../../core/model.ts";
 import type { Rng } from "../../core/random.ts";
-import { batchNorm, type BatchNormVars, batchNormVars, convKernel, denseParams } from "./layers.ts";
+import { type BatchNormVars, batchNormVars, convBatchNorm, convKernel, denseParams } from "./layers.ts";
 
 interface BasicBlock {
   readonly conv1: tf.Variable;
@@ -50,12 +50,10 @@ const applyBlock = (
   train: boolean,
   updates: StateUpdates,
 ): tf.Tensor4D => {
-  let y = tf.conv2d(x, blk.conv1 as tf.Tensor4D, blk.stride, "same");
-  y = tf.relu(batchNorm(y, blk.bn1, train, updates));
-  y = tf.conv2d(y, blk.conv2 as tf.Tensor4D, 1, "same");
-  y = batchNorm(y, blk.bn2, train, updates);
+  let y = convBatchNorm(x, blk.conv1, blk.stride, blk.bn1, train, updates, "relu");
+  y = convBatchNorm(y, blk.conv2, 1, blk.bn2, train, updates);
   const shortcut = blk.projection
-    ? batchNorm(tf.conv2d(x, blk.projection.conv as tf.Tensor4D, blk.stride, "same"), blk.projection.bn, train, updates)
+    ? convBatchNorm(x, blk.projection.conv, blk.stride, blk.projection.bn, train, updates)
     : x;
   return tf.relu(tf.add(y, shortcut));
 };
@@ -81,9 +79,7 @@ export default defineModel({
             group: "block1",
             apply: (x, mode, updates) => {
               const train = mode === "train";
-              const y = tf.relu(
-                batchNorm(tf.conv2d(x as tf.Tensor4D, stem as tf.Tensor4D, 1, "same"), stemBn, train, updates),
-              );
+              const y = convBatchNorm(x as tf.Tensor4D, stem, 1, stemBn, train, updates, "relu");
               return applyBlock(y, stage1, train, updates);
             },
           },

@@ -1,0 +1,84 @@
+/**
+ * Per-kernel time of the zoo models' training steps on one backend (`tf.profile`),
+ * grouped by kernel name and input shapes, largest first: where a step's time goes.
+ *
+ *   deno run -A bench/profile_step.ts [--model resnet-mini] [--subset all] [--backend wasm]
+ *     [--batches 4] [--top 25] [--threads 1]
+ *
+ * Kernel times are wall times of each kernel call (the wasm backend runs synchronously);
+ * the total is compared with the step's wall time, the rest being JS overhead
+ * (autodiff bookkeeping, tensor allocation).
+ * @module
+ */
+import { parseArgs } from "node:util";
+import * as tf from "@tensorflow/tfjs-core";
+import { Effect } from "effect";
+import { type BackendChoice, initBackend } from "../core/backend.ts";
+import { rngFor } from "../core/random.ts";
+import { disposeModel } from "../core/model.ts";
+import { train } from "../core/train.ts";
+import { enableWasmThreads } from "../core/kernels/threads.ts";
+import { BATCH, randomSplit, subsetOf } from "./rates.ts";
+import type { ModelImpl } from "../core/plugin.ts";
+import smallCnn from "../plugins/models/small_cnn.ts";
+import resnetMini from "../plugins/models/resnet_mini.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    model: { type: "string", default: "resnet-mini" },
+    subset: { type: "string", default: "all" },
+    backend: { type: "string", default: "wasm" },
+    batches: { type: "string", default: "4" },
+    top: { type: "string", default: "25" },
+    threads: { type: "string", default: "1" },
+  },
+});
+const plugin = [smallCnn, resnetMini].find((p) => p.name === values.model);
+if (plugin == null) throw new Error(`--model: one of small-cnn, resnet-mini (got ${values.model})`);
+if (Number(values.threads) > 1) await enableWasmThreads(Number(values.threads));
+await Effect.runPromise(initBackend(values.backend as BackendChoice));
+const impl = await Effect.runPromise(plugin.make({}) as Effect.Effect<ModelImpl>);
+const model = impl.build({ inputShape: [28, 28, 1], numClasses: 10 }, rngFor(0, ["bench", "init"]));
+const batches = Number(values.batches);
+const data = randomSplit(BATCH * batches);
+const mult = subsetOf(model, values.subset);
+const epoch = () =>
+  Effect.runPromise(train(model, data, {
+    epochs: 1,
+    batchSize: BATCH,
+    learningRate: 1e-4,
+    batchNormMode: "eval",
+    multipliers: () => mult,
+    rng: rngFor(0, ["bench", "batches"]),
+    what: "profile",
+  }));
+await epoch(); // warm-up
+const t0 = performance.now();
+await epoch();
+const wallPerStep = (performance.now() - t0) / batches;
+const info = await tf.profile(epoch);
+const byKey = new Map<string, { ms: number; n: number }>();
+let total = 0;
+for (const k of info.kernels) {
+  const ms = typeof k.kernelTimeMs === "number" ? k.kernelTimeMs : 0;
+  const key = `${k.name} ${k.inputShapes.map((s) => `[${s}]`).join(" ")}`;
+  const e = byKey.get(key) ?? { ms: 0, n: 0 };
+  e.ms += ms;
+  e.n += 1;
+  byKey.set(key, e);
+  total += ms;
+}
+console.log(
+  `${values.model} ${values.subset} on ${tf.getBackend()}, batch ${BATCH}: ${wallPerStep.toFixed(1)} ms/step wall, ` +
+    `${(total / batches).toFixed(1)} ms/step in kernels (${info.kernels.length / batches} kernel calls/step)`,
+);
+for (const [key, e] of [...byKey.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, Number(values.top))) {
+  console.log(
+    `${(e.ms / batches).toFixed(2).padStart(8)} ms ${(100 * e.ms / total).toFixed(1).padStart(5)}%  ×${
+      e.n / batches
+    }  ${key}`,
+  );
+}
+disposeModel(model);
+if (Number(values.threads) > 1) tf.removeBackend("wasm"); // ends the pthread pool (else the process stays alive)
