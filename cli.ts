@@ -13,7 +13,7 @@ import { CommandLineError, isUserError, type UserError } from "./core/errors.ts"
 import { AUTO_PARALLEL_MIN_TRIALS, autoConcurrency, RESULT_PREFIX, runWorkers } from "./core/pipeline/parallel.ts";
 import { RUN_FILES } from "./core/store.ts";
 import { makeProgress } from "./core/progress.ts";
-import { type BackendChoice, backendChoices, TensorBackendLive } from "./core/backend.ts";
+import { autoThreads, type BackendChoice, backendChoices, TensorBackendLive } from "./core/backend.ts";
 import { Registry, registryLayer } from "./core/registry.ts";
 import { loadPipeline } from "./core/pipeline/load.ts";
 import { expandTrials } from "./core/pipeline/expand.ts";
@@ -60,6 +60,13 @@ const run = Command.make("run", {
     ),
     Options.withDefault("auto"),
   ),
+  threads: Options.text("threads").pipe(
+    Options.withDescription(
+      "threads of the wasm backend in this process, or `auto` (one per CPU core, up to 4; workers of a " +
+        "parallel run use 1 each); results are identical whatever N is",
+    ),
+    Options.withDefault("auto"),
+  ),
   shard: Options.text("shard").pipe(
     Options.withDescription("internal: run as worker I of N (I/N) of a parallel run"),
     Options.optional,
@@ -74,7 +81,24 @@ const run = Command.make("run", {
     const outDir = Option.getOrElse(a.out, () => path.join("runs", pipeline.settings.name, timestamp()));
     const progress = makeProgress({ quiet: a.quiet, terminal: Deno.stderr.isTerminal() });
     const log = progress.log;
-    const backend = TensorBackendLive(pipeline.settings.backend);
+    const threads = a.threads === "auto"
+      ? Option.isSome(a.shard) ? 1 : autoThreads()
+      : /^\d+$/.test(a.threads)
+      ? Number(a.threads)
+      : NaN;
+    if (!(threads >= 1 && threads <= 64)) {
+      return yield* new CommandLineError({
+        flag: "--threads",
+        detail: `${a.threads} is not a thread count`,
+        fix: "Give a whole number from 1 to 64, or `auto`.",
+      });
+    }
+    const backend = TensorBackendLive(pipeline.settings.backend, {
+      threads,
+      workerDir: path.join(a.cache, "wasm-threads"),
+      onFallback: (reason) =>
+        console.error(`warning: the threaded wasm backend did not start (${reason}); running on one thread.`),
+    });
     if (Option.isSome(a.shard)) {
       // worker of a parallel run: result lines go to stdout for the parent
       const [index, count] = a.shard.value.split("/").map(Number);
@@ -122,6 +146,8 @@ const run = Command.make("run", {
         ...(Option.isSome(a.seed) ? ["--seed", String(a.seed.value)] : []),
         ...(Option.isSome(a.backend) ? ["--backend", a.backend.value] : []),
         ...(a.quiet ? ["--quiet"] : []),
+        "--threads",
+        "1", // the workers already use the cores
       ];
       parallelRan = yield* runWorkers(
         concurrency,

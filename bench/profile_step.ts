@@ -57,7 +57,9 @@ await epoch(); // warm-up
 const t0 = performance.now();
 await epoch();
 const wallPerStep = (performance.now() - t0) / batches;
-const info = await tf.profile(epoch);
+const info = await tf.profile(async () => {
+  await epoch();
+});
 const byKey = new Map<string, { ms: number; n: number }>();
 let total = 0;
 for (const k of info.kernels) {

@@ -128,7 +128,7 @@ def main():
                         opt.step()
 
                 print(json.dumps({
-                    "model": name, "subset": subset, "backend": f"torch-{threads}t", "batch": BATCH,
+                    "model": name, "subset": subset, "backend": f"torch-{threads}t", "threads": threads, "batch": BATCH,
                     "train_examples_per_s": round(rate(train, n, args.reps)),
                     "infer_examples_per_s": round(infer_rate),
                 }), flush=True)

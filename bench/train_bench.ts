@@ -6,19 +6,23 @@
  * warm-up, so the cached rate is the steady state of a trial's epochs). Warm-up
  * excluded; the median of several repetitions is reported.
  *
- *   deno task bench [--json] [--backends wasm,cpu,node] [--reps 5] [--batches 8] [--peer]
+ *   deno task bench [--json] [--backends wasm,cpu,node] [--threads 1,2] [--reps 5] [--batches 8] [--peer]
+ *
+ * `--threads` lists wasm thread counts (default 1,2); each count past the first runs
+ * in a child process (the wasm backend starts once per process). Rows carry `threads`.
  *
  * `--peer` also runs bench/torch_peer.py (PyTorch on 1 and 2 threads, with Debian's
  * python3-torch when it is installed) in the same run and prints the ratio table.
  *
  * `--json` prints one object per line:
- * {"model":"small-cnn","subset":"all","backend":"wasm","batch":64,"prefix_cache":false,
+ * {"model":"small-cnn","subset":"all","backend":"wasm","threads":1,"batch":64,"prefix_cache":false,
  *  "train_examples_per_s":…,"infer_examples_per_s":…}
  * @module
  */
 import { parseArgs } from "node:util";
 import { Effect } from "effect";
-import { type BackendChoice, initBackend } from "../core/backend.ts";
+import * as tf from "@tensorflow/tfjs-core";
+import { type BackendChoice, initBackend, wasmThreads } from "../core/backend.ts";
 import { rngFor } from "../core/random.ts";
 import { disposeModel } from "../core/model.ts";
 import { BATCH, inferRate, randomSplit, trainRate } from "./rates.ts";
@@ -34,15 +38,19 @@ const { values } = parseArgs({
     reps: { type: "string", default: "5" },
     batches: { type: "string", default: "8" },
     peer: { type: "boolean", default: false },
+    threads: { type: "string", default: "1,2" },
   },
 });
 const reps = Number(values.reps);
 const batches = Number(values.batches);
+const [threads, ...moreThreads] = values.threads.split(",").map(Number);
 
 const data = randomSplit(BATCH * batches);
 const rows: Array<Record<string, string | number | boolean>> = [];
 for (const backend of values.backends.split(",") as BackendChoice[]) {
-  const ran = await Effect.runPromise(Effect.either(initBackend(backend)));
+  const ran = await Effect.runPromise(
+    Effect.either(initBackend(backend, { threads, workerDir: ".cache/wasm-threads" })),
+  );
   if (ran._tag === "Left") {
     console.error(`skipping backend ${backend}: ${ran.left.describe()}`);
     continue;
@@ -61,6 +69,7 @@ for (const backend of values.backends.split(",") as BackendChoice[]) {
         model: plugin.name,
         subset,
         backend: ran.right,
+        threads: wasmThreads(),
         batch: BATCH,
         prefix_cache: cached,
         train_examples_per_s: Math.round(await trainRate(model, data, subset, { reps, prefixCache: cached })),
@@ -69,12 +78,50 @@ for (const backend of values.backends.split(",") as BackendChoice[]) {
       rows.push(row);
       if (values.json) console.log(JSON.stringify(row));
       else {console.error(
-          `${row.model.padEnd(12)} ${row.subset.padEnd(11)} ${row.backend.padEnd(5)} ${
+          `${row.model.padEnd(12)} ${row.subset.padEnd(11)} ${row.backend.padEnd(5)} ${row.threads}t ${
             row.prefix_cache ? "cached  " : "uncached"
           } train ${row.train_examples_per_s} ex/s, infer ${row.infer_examples_per_s} ex/s`,
         );}
     }
     disposeModel(model);
+  }
+}
+if (wasmThreads() > 1) tf.removeBackend("wasm"); // ends the pthread pool (else the process stays alive)
+for (const t of moreThreads) {
+  // the wasm backend starts once per process: each further thread count runs in a child
+  const child = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-env",
+      "--allow-sys=uid,gid",
+      "--allow-write=.cache",
+      new URL(import.meta.url).pathname,
+      "--json",
+      "--backends",
+      "wasm",
+      "--threads",
+      String(t),
+      "--reps",
+      String(reps),
+      "--batches",
+      String(batches),
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  const childRows = new TextDecoder().decode(child.stdout).trim().split("\n").filter((l) => l.startsWith("{")).map((
+    l,
+  ) => JSON.parse(l) as Record<string, string | number | boolean>);
+  if (!child.success || childRows.length === 0) console.error(`wasm with ${t} threads: no rows (exit ${child.code})`);
+  for (const row of childRows) {
+    rows.push(row);
+    if (values.json) console.log(JSON.stringify(row));
+    else {console.error(
+        `${row.model} ${row.subset} wasm ${row.threads}t ${
+          row.prefix_cache ? "cached" : "uncached"
+        } train ${row.train_examples_per_s} ex/s, infer ${row.infer_examples_per_s} ex/s`,
+      );}
   }
 }
 if (values.peer) {
@@ -100,17 +147,17 @@ if (values.peer) {
       rows.find((r) => r.model === model && r.subset === subset && r.backend === backend);
     if (!values.json) {
       console.log(
-        "\n| model | subset | prefix cache | scalpel wasm ex/s | PyTorch 1 thread | PyTorch 2 threads | wasm / PyTorch 1t | wasm / PyTorch 2t |",
+        "\n| model | subset | prefix cache | wasm threads | scalpel wasm ex/s | PyTorch 1 thread | PyTorch 2 threads | wasm / PyTorch 1t | wasm / PyTorch 2t |",
       );
-      console.log("|---|---|---|---:|---:|---:|---:|---:|");
+      console.log("|---|---|---|---:|---:|---:|---:|---:|---:|");
       for (const r of rows.filter((r) => r.backend === "wasm")) {
         const t1 = find(r.model, r.subset, "torch-1t")?.train_examples_per_s as number | undefined;
         const t2 = find(r.model, r.subset, "torch-2t")?.train_examples_per_s as number | undefined;
         const w = r.train_examples_per_s as number;
         console.log(
-          `| ${r.model} | ${r.subset} | ${r.prefix_cache ? "yes" : "no"} | ${w} | ${t1 ?? "–"} | ${t2 ?? "–"} | ${
-            t1 ? (w / t1).toFixed(2) : "–"
-          } | ${t2 ? (w / t2).toFixed(2) : "–"} |`,
+          `| ${r.model} | ${r.subset} | ${r.prefix_cache ? "yes" : "no"} | ${r.threads} | ${w} | ${t1 ?? "–"} | ${
+            t2 ?? "–"
+          } | ${t1 ? (w / t1).toFixed(2) : "–"} | ${t2 ? (w / t2).toFixed(2) : "–"} |`,
         );
       }
     }
@@ -118,11 +165,11 @@ if (values.peer) {
 }
 if (!values.json) {
   console.log(
-    "\n| model | subset | backend | prefix cache | train ex/s | inference ex/s |\n|---|---|---|---|---:|---:|",
+    "\n| model | subset | backend | threads | prefix cache | train ex/s | inference ex/s |\n|---|---|---|---:|---|---:|---:|",
   );
   for (const r of rows) {
     console.log(
-      `| ${r.model} | ${r.subset} | ${r.backend} | ${
+      `| ${r.model} | ${r.subset} | ${r.backend} | ${r.threads ?? ""} | ${
         r.prefix_cache ? "yes" : "no"
       } | ${r.train_examples_per_s} | ${r.infer_examples_per_s} |`,
     );

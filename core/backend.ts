@@ -12,6 +12,8 @@ import "@tensorflow/tfjs-backend-wasm";
 import { Context, Effect, Layer } from "effect";
 import { BackendError } from "./errors.ts";
 import { registerWasmTrainingKernels } from "./kernels/mod.ts";
+import { enableWasmThreads } from "./kernels/threads.ts";
+import { getThreadsCount } from "@tensorflow/tfjs-backend-wasm";
 
 /** Backends a user may ask for. */
 export type BackendChoice = "wasm" | "cpu" | "node" | "auto";
@@ -21,10 +23,29 @@ export type BackendName = "wasm" | "cpu" | "node";
 /** All accepted backend choices. */
 export const backendChoices: ReadonlyArray<BackendChoice> = ["wasm", "cpu", "node", "auto"];
 
+/** How the wasm backend uses threads. */
+export interface ThreadOptions {
+  /**
+   * XNNPACK threads of the wasm backend (main thread included). Above 1 the threaded
+   * SIMD build starts (see core/kernels/threads.ts); results are identical whatever
+   * the count. Other backends ignore it.
+   */
+  readonly threads?: number;
+  /** Where the threaded build's pthread worker script is written (default: a temporary directory). */
+  readonly workerDir?: string;
+  /** Told when the threaded build could not start and the single-threaded one runs instead. */
+  readonly onFallback?: (reason: string) => void;
+}
+
+/** XNNPACK threads of the running wasm backend (1 when it is single-threaded or not running). */
+export const wasmThreads = (): number => (tf.getBackend() === "wasm" ? getThreadsCount() : 1);
+
 /** The initialised backend. */
 export class TensorBackend extends Context.Tag("scalpel/TensorBackend")<TensorBackend, {
   /** The backend that runs. */
   readonly name: BackendName;
+  /** XNNPACK threads (wasm; 1 elsewhere). */
+  readonly threads: number;
   /** The tfjs version in use. */
   readonly tfjsVersion: string;
 }>() {}
@@ -49,9 +70,15 @@ const activateNode = Effect.tryPromise({
     }),
 });
 
-const activate = (name: "wasm" | "cpu") =>
+const activate = (name: "wasm" | "cpu", threads: ThreadOptions) =>
   Effect.tryPromise({
     try: async () => {
+      if (name === "wasm" && (threads.threads ?? 1) > 1) {
+        await enableWasmThreads(threads.threads!, {
+          ...(threads.workerDir ? { workerDir: threads.workerDir } : {}),
+          onFallback: (e) => threads.onFallback?.(String(e).split("\n")[0]),
+        });
+      }
       if (name === "wasm") registerWasmTrainingKernels();
       if (!(await tf.setBackend(name))) throw new Error(`tf.setBackend("${name}") returned false`);
       await tf.ready();
@@ -65,23 +92,41 @@ const activate = (name: "wasm" | "cpu") =>
   });
 
 /** Initialise the requested backend; returns the name of the one that runs. */
-export const initBackend = (choice: BackendChoice): Effect.Effect<BackendName, BackendError> => {
+export const initBackend = (
+  choice: BackendChoice,
+  threads: ThreadOptions = {},
+): Effect.Effect<BackendName, BackendError> => {
   switch (choice) {
     case "node":
       return Effect.as(activateNode, "node" as const);
     case "auto":
       return activateNode.pipe(
         Effect.as("node" as const),
-        Effect.orElse(() => Effect.as(activate("wasm"), "wasm" as const)),
+        Effect.orElse(() => Effect.as(activate("wasm", threads), "wasm" as const)),
       );
     default:
-      return Effect.as(activate(choice), choice);
+      return Effect.as(activate(choice, threads), choice);
   }
 };
 
 /** A layer providing the TensorBackend for `choice`. */
-export const TensorBackendLive = (choice: BackendChoice): Layer.Layer<TensorBackend, BackendError> =>
+export const TensorBackendLive = (
+  choice: BackendChoice,
+  threads: ThreadOptions = {},
+): Layer.Layer<TensorBackend, BackendError> =>
   Layer.effect(
     TensorBackend,
-    Effect.map(initBackend(choice), (name) => ({ name, tfjsVersion: tf.version_core })),
+    Effect.map(
+      initBackend(choice, threads),
+      (name) => ({ name, threads: wasmThreads(), tfjsVersion: tf.version_core }),
+    ),
   );
+
+/** `--threads auto`: one wasm thread per CPU core, at most 4. */
+export const autoThreads = (): number => Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1));
+
+/** The running backend for log lines: `wasm`, `wasm, 2 threads`, `cpu`, … */
+export const backendLabel = (): string => {
+  const threads = wasmThreads();
+  return threads > 1 ? `${tf.getBackend()}, ${threads} threads` : tf.getBackend();
+};

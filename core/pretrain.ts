@@ -4,6 +4,7 @@
  * backend): a second run with the same settings loads the weights instead.
  * @module
  */
+import { backendLabel } from "./backend.ts";
 import { Effect } from "effect";
 import { FileSystem, Path } from "@effect/platform";
 import type { Model, Snapshot } from "./model.ts";
@@ -115,7 +116,9 @@ export const pretrained = (
     const model = yield* Effect.acquireRelease(Effect.sync(build), (m) => Effect.sync(() => disposeModel(m)));
     const all = new Map(model.params.map((p) => [p.name, 1]));
     const what = `pre-training ${model.architecture}`;
-    yield* log(`${what} on ${data.count} source examples, ${budget.epochs} epochs (cache key ${key})`);
+    yield* log(
+      `${what} on ${data.count} source examples, ${budget.epochs} epochs, ${backendLabel()} (cache key ${key})`,
+    );
     yield* train(model, data, {
       epochs: budget.epochs,
       batchSize: budget.batchSize,

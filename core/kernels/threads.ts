@@ -80,14 +80,20 @@ function wasmOutDir(): string {
 const ASSIGN_GLOBALS = "function __scalpelAssignGlobals(target,props){for(const k of Object.keys(props)){" +
   "Object.defineProperty(target,k,{value:props[k],writable:true,configurable:true,enumerable:true})}return target}";
 
-let workerScript: string | undefined;
-/** Writes the pthread worker script to a temp `.cjs` file once; returns its path. */
-function pthreadWorkerFile(dir: string): string {
-  if (workerScript != null) return workerScript;
-  const require = createRequire(path.join(dir, "x.js"));
+const workerScripts = new Map<string, string>();
+/**
+ * Writes the pthread worker script to a `.cjs` file in `dir` (a fresh temporary
+ * directory when undefined) once per process; returns its path. The file is written
+ * under a temporary name and renamed, so processes sharing `dir` never read half a file.
+ */
+function pthreadWorkerFile(wasmDir: string, dir: string | undefined): string {
+  const known = workerScripts.get(dir ?? "");
+  if (known != null) return known;
+  const require = createRequire(path.join(wasmDir, "x.js"));
   const { wasmWorkerContents } = require(`./${BUILD}.worker.js`) as { wasmWorkerContents: string };
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "scalpel-wasm-threads-"));
-  workerScript = path.join(tmp, `${BUILD}.worker.cjs`);
+  const target = path.resolve(dir ?? fs.mkdtempSync(path.join(os.tmpdir(), "scalpel-wasm-threads-")));
+  fs.mkdirSync(target, { recursive: true });
+  const file = path.join(target, `${BUILD}.worker.cjs`);
   // The exported template literal turned the script's `"\n"` escapes into raw newlines
   // inside string literals; put the escapes back (as tfjs does before making its Blob).
   let script = wasmWorkerContents.replace(/\n/g, "\\n");
@@ -98,15 +104,22 @@ function pthreadWorkerFile(dir: string): string {
   if (!script.includes(assign)) throw new Error(`unexpected pthread worker script (no "${assign}")`);
   script = script.replace(assign, "__scalpelAssignGlobals(global,{");
   script = `"use strict";${ASSIGN_GLOBALS}` + script.replace(/^"use strict";/, "");
-  fs.writeFileSync(workerScript, script);
-  return workerScript;
+  const partial = `${file}.${Deno.pid}.partial`;
+  fs.writeFileSync(partial, script);
+  fs.renameSync(partial, file);
+  workerScripts.set(dir ?? "", file);
+  return file;
 }
 
 /** Loads the threaded-SIMD Emscripten module with file-path workers. */
-async function loadThreadedModule(count: number, timeoutMs: number): Promise<EmscriptenModule> {
+async function loadThreadedModule(
+  count: number,
+  timeoutMs: number,
+  workerDir: string | undefined,
+): Promise<EmscriptenModule> {
   const dir = wasmOutDir();
   const factoryPath = path.join(dir, `${BUILD}.js`);
-  const worker = pthreadWorkerFile(dir);
+  const worker = pthreadWorkerFile(dir, workerDir);
   const require = createRequire(factoryPath);
   const factory = require(factoryPath) as (config: Record<string, unknown>) => Promise<EmscriptenModule>;
   let aborted: ((e: Error) => void) | undefined;
@@ -121,13 +134,11 @@ async function loadThreadedModule(count: number, timeoutMs: number): Promise<Ems
   });
   // backend.cc caps the pool at `emscripten_num_logical_cores() / 2` (a hyper-threading guess),
   // read once by a static constructor during instantiation; in node mode that is
-  // `require("os").cpus().length`. Report 2 × count while the module instantiates.
+  // `require("os").cpus().length`. Report 2 × count while the module instantiates (without
+  // asking for the real list, which would need --allow-sys=cpus).
   const nodeOs = require("os") as { cpus: () => unknown[] };
   const realCpus = nodeOs.cpus;
-  nodeOs.cpus = () => {
-    const list = realCpus.call(nodeOs);
-    return Array.from({ length: Math.max(list.length, 2 * count) }, (_, i) => list[i % list.length]);
-  };
+  nodeOs.cpus = () => Array.from({ length: 2 * count }, () => ({ model: "scalpel", speed: 0 }));
   try {
     const module = await Promise.race([
       factory({
@@ -162,23 +173,41 @@ async function loadThreadedModule(count: number, timeoutMs: number): Promise<Ems
  * (which then returns false / logs, as for the stock backend); see the module
  * doc for how it works and its limits.
  */
-export function enableWasmThreads(count: number, options: { timeoutMs?: number } = {}): Promise<boolean> {
+export function enableWasmThreads(count: number, options: WasmThreadsOptions = {}): Promise<boolean> {
   setThreadsCount(count);
   if (count < 2) return Promise.resolve(false);
   if (typeof SharedArrayBuffer === "undefined" || typeof Atomics === "undefined") return Promise.resolve(false);
   const engine = tf.engine();
   if (engine.registry["wasm"] != null) return Promise.resolve(false); // already initialised
+  const stock = tf.findBackendFactory("wasm");
   const savedWorker = globalThis.Worker;
   tf.removeBackend("wasm");
   tf.registerBackend("wasm", async () => {
     try {
-      const module = await loadThreadedModule(count, options.timeoutMs ?? 60_000);
+      const module = await loadThreadedModule(count, options.timeoutMs ?? 60_000, options.workerDir);
       // deno-lint-ignore no-explicit-any
       return new BackendWasm(module as any);
     } catch (e) {
       globalThis.Worker = savedWorker;
-      throw e;
+      if (stock == null || options.onFallback == null) throw e;
+      options.onFallback(e);
+      setThreadsCount(1);
+      return await stock();
     }
   }, WASM_PRIORITY);
   return Promise.resolve(true);
+}
+
+/** How {@link enableWasmThreads} starts the threaded build. */
+export interface WasmThreadsOptions {
+  /** Give up starting the pthread workers after this long (default 60 s). */
+  readonly timeoutMs?: number;
+  /** Directory for the pthread worker script (default: a fresh temporary directory). */
+  readonly workerDir?: string;
+  /**
+   * When given, a threaded build that fails to start falls back to the stock
+   * single-threaded backend and this is told why; otherwise the failure surfaces
+   * from `tf.setBackend("wasm")`.
+   */
+  readonly onFallback?: (error: unknown) => void;
 }

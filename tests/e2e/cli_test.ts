@@ -79,6 +79,15 @@ Deno.test("e2e: bad input ⇒ exit 1, one paragraph without a stack trace, no ru
     assert.match(r.stderr, /--concurrency[\s\S]*two is not a worker count[\s\S]*1 to 64, or `auto`/);
     assert.equal(await Deno.stat(`${dir}/out-conc`).then(() => true, () => false), false, "no run directory");
   });
+  await t.step("a thread count that is not one", async () => {
+    const r = await scalpel(
+      ["run", fixture("pipelines/tiny.yaml"), "--out", `${dir}/out-threads`, "--threads", "0"],
+      [dir],
+    );
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /--threads[\s\S]*0 is not a thread count[\s\S]*1 to 64, or `auto`/);
+    assert.equal(await Deno.stat(`${dir}/out-threads`).then(() => true, () => false), false, "no run directory");
+  });
   await t.step("truncated dataset file", async () => {
     const data = `${dir}/mnist-cut`;
     await Deno.mkdir(data, { recursive: true });
@@ -227,4 +236,39 @@ Deno.test("e2e: --concurrency 2 gives the same result lines as 1; a cut-short ru
   const refused = await scalpel(["run", `${dir}/other.yaml`, "--out", cut, "--cache", cache], [dir]);
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /holds a run of a different pipeline/);
+});
+
+Deno.test("e2e: --threads 2 (threaded wasm build) gives the same pre-trained model and result lines as --threads 1", async () => {
+  const dir = await tempDir("e2e-threads");
+  const file = fixture("pipelines/tiny.yaml");
+  const read = async (d: string) =>
+    Object.fromEntries(
+      (await Deno.readTextFile(`${d}/results.jsonl`)).trim().split("\n").map((l) => JSON.parse(l))
+        .map((l) => [l.key, { val: l.val, test: l.test, epoch: l.epoch, lr: l.lr }]),
+    );
+  const runs: Record<string, unknown> = {};
+  for (const threads of ["1", "2"]) {
+    // separate cold caches: each run pre-trains with its own thread count
+    const r = await scalpel([
+      "run",
+      file,
+      "--out",
+      `${dir}/t${threads}`,
+      "--cache",
+      `${dir}/cache${threads}`,
+      "--threads",
+      threads,
+      "--concurrency",
+      "1",
+    ], [dir]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /threaded wasm backend did not start/, "the threaded build started");
+    assert.match(
+      r.stderr,
+      threads === "2" ? /pre-training small-cnn on .*, wasm, 2 threads / : /pre-training small-cnn on .*, wasm \(/,
+    );
+    runs[threads] = await read(`${dir}/t${threads}`);
+  }
+  assert.equal(Object.keys(runs["1"] as object).length, 6);
+  assert.deepEqual(runs["2"], runs["1"]);
 });
