@@ -16,14 +16,10 @@ import {
   type NamedTensorInfoMap,
   type TensorInfo,
 } from "@tensorflow/tfjs-core";
-import { asWasmBackend, callKernel, release, runWasm, WASM } from "./wasm_util.ts";
+import { asWasmBackend, release, runWasm, type StockKernel, stockKernel, WASM } from "./wasm_util.ts";
 
-let stock: KernelConfig | undefined;
-
-/** Sets the stock `BatchMatMul` kernel that does the multiplication. */
-export function setBatchMatMulFallback(k: KernelConfig): void {
-  stock = k;
-}
+/** The stock `BatchMatMul`, which does the multiplication. */
+export const stockBatchMatMul: StockKernel = stockKernel("BatchMatMul");
 
 /** The kernel function. */
 export function batchMatMulWasm(args: {
@@ -31,12 +27,11 @@ export function batchMatMulWasm(args: {
   backend: unknown;
   attrs: NamedAttrMap;
 }): TensorInfo {
-  if (!stock) throw new Error("scalpel BatchMatMul: the stock wasm kernel was not captured");
   const backend = asWasmBackend(args.backend);
   const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
   const { transposeA, transposeB } = args.attrs as unknown as BatchMatMulAttrs;
   if ((!transposeA && !transposeB) || a.dtype !== "float32" || b.dtype !== "float32") {
-    return callKernel(stock, backend, args.inputs, args.attrs);
+    return stockBatchMatMul.run(backend, args.inputs, args.attrs, "untransposed product");
   }
   const swapLast = (t: TensorInfo): TensorInfo => {
     const rank = t.shape.length;
@@ -47,7 +42,12 @@ export function batchMatMulWasm(args: {
   const at = transposeA ? swapLast(a) : a;
   const bt = transposeB ? swapLast(b) : b;
   try {
-    return callKernel(stock, backend, { a: at, b: bt }, { ...args.attrs, transposeA: false, transposeB: false });
+    return stockBatchMatMul.run(
+      backend,
+      { a: at, b: bt },
+      { ...args.attrs, transposeA: false, transposeB: false },
+      "product after the transpose",
+    );
   } finally {
     if (transposeA) release(backend, at);
     if (transposeB) release(backend, bt);
@@ -58,7 +58,6 @@ export function batchMatMulWasm(args: {
 export const batchMatMulWasmConfig: KernelConfig = {
   kernelName: "BatchMatMul",
   backendName: WASM,
-  // registered before the backend initialises: the stock kernel's setup (binding its C++ function) must still run
-  setupFunc: (backend) => stock?.setupFunc?.(backend),
+  setupFunc: stockBatchMatMul.setup,
   kernelFunc: batchMatMulWasm as unknown as KernelFunc,
 };

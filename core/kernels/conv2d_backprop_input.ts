@@ -28,26 +28,20 @@ import {
 } from "@tensorflow/tfjs-core";
 import {
   asWasmBackend,
-  callKernel,
   heapF32,
   heapF32All,
   isChannelsLast,
   offset32,
   release,
   runWasm,
+  type StockKernel,
+  stockKernel,
   WASM,
   type WasmBackendLike,
 } from "./wasm_util.ts";
 
-let fallback: KernelConfig | undefined;
-
-/**
- * Sets the kernel used for cases the fast path does not handle (normally the
- * stock wasm `Conv2DBackpropInput`, captured before it is unregistered).
- */
-export function setConv2DBackpropInputFallback(k: KernelConfig): void {
-  fallback = k;
-}
+/** The stock `Conv2DBackpropInput`, for cases the fast path does not handle. */
+export const stockConv2DBackpropInput: StockKernel = stockKernel("Conv2DBackpropInput");
 
 /**
  * Builds the all-phases sub-pixel filter [T_h, T_w, Co, sh, sw, Ci] from
@@ -140,17 +134,8 @@ export const conv2DBackpropInputWasm: KernelFunc = (args) => {
   const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
   const { strides, pad, dataFormat, dimRoundingMode, inputShape } = args
     .attrs as unknown as Conv2DBackpropInputAttrs;
-  const useFallback = (why: string): TensorInfo => {
-    if (fallback == null) {
-      throw new Error(`wasm Conv2DBackpropInput: ${why} (no fallback kernel)`);
-    }
-    return callKernel(
-      fallback,
-      backend,
-      args.inputs as NamedTensorInfoMap,
-      args.attrs as NamedAttrMap,
-    );
-  };
+  const useFallback = (why: string): TensorInfo =>
+    stockConv2DBackpropInput.run(backend, args.inputs as NamedTensorInfoMap, args.attrs as NamedAttrMap, why);
   if (!isChannelsLast(dataFormat)) return useFallback("not NHWC");
   if (dy.dtype !== "float32" || filter.dtype !== "float32") {
     return useFallback("not float32");
@@ -223,7 +208,5 @@ export const conv2DBackpropInputWasmConfig: KernelConfig = {
   kernelName: "Conv2DBackpropInput",
   backendName: WASM,
   kernelFunc: conv2DBackpropInputWasm,
-  // If registered before the backend initialises, the stock kernel's setup
-  // (which binds its C++ function) must still run for the fallback path.
-  setupFunc: (backend) => fallback?.setupFunc?.(backend),
+  setupFunc: stockConv2DBackpropInput.setup,
 };

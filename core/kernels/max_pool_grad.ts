@@ -18,14 +18,10 @@ import {
   type NamedTensorInfoMap,
   type TensorInfo,
 } from "@tensorflow/tfjs-core";
-import { asWasmBackend, callKernel, heapF32, WASM } from "./wasm_util.ts";
+import { asWasmBackend, heapF32, type StockKernel, stockKernel, WASM } from "./wasm_util.ts";
 
-let fallback: KernelConfig | undefined;
-
-/** Sets the stock kernel used for non-float32 inputs. */
-export function setMaxPoolGradFallback(k: KernelConfig): void {
-  fallback = k;
-}
+/** The stock `MaxPoolGrad`, for non-float32 inputs. */
+export const stockMaxPoolGrad: StockKernel = stockKernel("MaxPoolGrad");
 
 /** dx of a 2-D max pooling (NHWC), written into `dx` (zeroed here). */
 export function maxPoolBackprop(
@@ -137,8 +133,7 @@ export function maxPoolGradWasm(args: {
   const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
   const { filterSize, strides, pad, dimRoundingMode } = args.attrs as unknown as MaxPoolGradAttrs;
   if (input.dtype !== "float32" || dy.dtype !== "float32") {
-    if (!fallback) throw new Error("scalpel MaxPoolGrad: no stock kernel for non-float32 input");
-    return callKernel(fallback, backend, args.inputs, args.attrs);
+    return stockMaxPoolGrad.run(backend, args.inputs, args.attrs, `dtype ${input.dtype}`);
   }
   const info = backend_util.computePool2DInfo(
     input.shape as [number, number, number, number],
@@ -157,7 +152,6 @@ export function maxPoolGradWasm(args: {
 export const maxPoolGradWasmConfig: KernelConfig = {
   kernelName: "MaxPoolGrad",
   backendName: WASM,
-  // registered before the backend initialises: the stock kernel's setup (binding its C++ function) must still run
-  setupFunc: (backend) => fallback?.setupFunc?.(backend),
+  setupFunc: stockMaxPoolGrad.setup,
   kernelFunc: maxPoolGradWasm as unknown as KernelFunc,
 };

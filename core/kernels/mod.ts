@@ -27,13 +27,13 @@ import {
   unregisterKernel,
 } from "@tensorflow/tfjs-core";
 import { conv2DBackpropFilterWasmConfig } from "./conv2d_backprop_filter.ts";
-import { conv2DBackpropInputWasmConfig, setConv2DBackpropInputFallback } from "./conv2d_backprop_input.ts";
+import { conv2DBackpropInputWasmConfig, stockConv2DBackpropInput } from "./conv2d_backprop_input.ts";
 import { meanGradWasmConfig, setStockGradient, sumGradWasmConfig } from "./reduce_grads.ts";
-import { setTileFallback, tileWasmConfig } from "./tile.ts";
-import { setReduceFallback, sumWasmConfig } from "./reduce.ts";
-import { WASM } from "./wasm_util.ts";
-import { maxPoolGradWasmConfig, setMaxPoolGradFallback } from "./max_pool_grad.ts";
-import { batchMatMulWasmConfig, setBatchMatMulFallback } from "./batch_matmul.ts";
+import { stockTile, tileWasmConfig } from "./tile.ts";
+import { stockReductions, sumWasmConfig } from "./reduce.ts";
+import { type StockKernel, WASM } from "./wasm_util.ts";
+import { maxPoolGradWasmConfig, stockMaxPoolGrad } from "./max_pool_grad.ts";
+import { batchMatMulWasmConfig, stockBatchMatMul } from "./batch_matmul.ts";
 
 export { conv2DBackpropFilterWasm } from "./conv2d_backprop_filter.ts";
 export { conv2DBackpropInputWasm } from "./conv2d_backprop_input.ts";
@@ -62,12 +62,12 @@ export const WASM_TRAINING_GRADIENTS: readonly GradConfig[] = [
 /** Installs `config`, replacing any existing wasm kernel of that name. */
 function install(
   config: KernelConfig,
-  setFallback?: (stock: KernelConfig) => void,
+  stock?: StockKernel,
 ): void {
   const existing = getKernel(config.kernelName, WASM);
   if (existing === config) return;
   if (existing != null) {
-    setFallback?.(existing);
+    stock?.capture(existing);
     unregisterKernel(config.kernelName, WASM);
   }
   registerKernel(config);
@@ -90,11 +90,11 @@ export function registerWasmTrainingKernels(): void {
     );
   }
   install(conv2DBackpropFilterWasmConfig);
-  install(conv2DBackpropInputWasmConfig, setConv2DBackpropInputFallback);
-  install(tileWasmConfig, setTileFallback);
-  install(sumWasmConfig, setReduceFallback);
-  install(maxPoolGradWasmConfig, setMaxPoolGradFallback);
-  install(batchMatMulWasmConfig, setBatchMatMulFallback);
+  install(conv2DBackpropInputWasmConfig, stockConv2DBackpropInput);
+  install(tileWasmConfig, stockTile);
+  install(sumWasmConfig, stockReductions.Sum);
+  install(maxPoolGradWasmConfig, stockMaxPoolGrad);
+  install(batchMatMulWasmConfig, stockBatchMatMul);
   // meanWasmConfig is opt-in (see reduce.ts): not installed here.
   for (const g of WASM_TRAINING_GRADIENTS) {
     const current = getGradient(g.kernelName);

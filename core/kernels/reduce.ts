@@ -27,13 +27,26 @@ import {
   type TensorInfo,
   util,
 } from "@tensorflow/tfjs-core";
-import { asWasmBackend, callKernel, heapF32, runWasm, sizeOf, WASM, type WasmBackendLike } from "./wasm_util.ts";
+import {
+  asWasmBackend,
+  heapF32,
+  runWasm,
+  sizeOf,
+  type StockKernel,
+  stockKernel,
+  WASM,
+  type WasmBackendLike,
+} from "./wasm_util.ts";
 
-const fallbacks = new Map<string, KernelConfig>();
+/** The stock `Sum` and `Mean`, for reductions the pooling path skips. */
+export const stockReductions: Readonly<Record<"Sum" | "Mean", StockKernel>> = {
+  Sum: stockKernel("Sum"),
+  Mean: stockKernel("Mean"),
+};
 
-/** Sets the stock kernel used for reductions the pooling path skips. */
+/** Captures the stock `Sum` or `Mean` kernel (for the opt-in Mean: capture the stock one before registering ours). */
 export function setReduceFallback(k: KernelConfig): void {
-  fallbacks.set(k.kernelName, k);
+  stockReductions[k.kernelName as "Sum" | "Mean"]?.capture(k);
 }
 
 /**
@@ -77,13 +90,11 @@ function pooled(name: "Sum" | "Mean"): KernelFunc {
     };
     const plan = x.dtype === "float32" ? planPooledReduce(x.shape, axis, keepDims) : undefined;
     if (plan == null) {
-      const k = fallbacks.get(name);
-      if (k == null) throw new Error(`wasm ${name}: no fallback kernel`);
-      return callKernel(
-        k,
+      return stockReductions[name].run(
         backend,
         args.inputs as NamedTensorInfoMap,
         args.attrs as NamedAttrMap,
+        "not a pooled reduction",
       );
     }
     const [, r1, r2] = plan.view;
@@ -118,7 +129,7 @@ export const sumWasmConfig: KernelConfig = {
   kernelName: "Sum",
   backendName: WASM,
   kernelFunc: sumWasm,
-  setupFunc: (backend) => fallbacks.get("Sum")?.setupFunc?.(backend),
+  setupFunc: stockReductions.Sum.setup,
 };
 
 /** Opt-in kernel config for {@link meanWasm} (not installed by default). */
@@ -126,5 +137,5 @@ export const meanWasmConfig: KernelConfig = {
   kernelName: "Mean",
   backendName: WASM,
   kernelFunc: meanWasm,
-  setupFunc: (backend) => fallbacks.get("Mean")?.setupFunc?.(backend),
+  setupFunc: stockReductions.Mean.setup,
 };

@@ -15,14 +15,10 @@ import {
   type TensorInfo,
   type TileAttrs,
 } from "@tensorflow/tfjs-core";
-import { asWasmBackend, callKernel, sizeOf, WASM } from "./wasm_util.ts";
+import { asWasmBackend, sizeOf, type StockKernel, stockKernel, WASM } from "./wasm_util.ts";
 
-let fallback: KernelConfig | undefined;
-
-/** Sets the kernel used for dtypes the block-copy path does not handle. */
-export function setTileFallback(k: KernelConfig): void {
-  fallback = k;
-}
+/** The stock `Tile`, for dtypes the block-copy path does not handle. */
+export const stockTile: StockKernel = stockKernel("Tile");
 
 type Heap = Float32Array | Int32Array | Uint8Array;
 
@@ -120,15 +116,7 @@ export const tileWasm: KernelFunc = (args) => {
   const { x } = args.inputs as { x: TensorInfo };
   const { reps } = args.attrs as unknown as TileAttrs;
   if (x.dtype !== "float32" && x.dtype !== "int32" && x.dtype !== "bool") {
-    if (fallback == null) {
-      throw new Error(`wasm Tile: dtype ${x.dtype} unsupported`);
-    }
-    return callKernel(
-      fallback,
-      backend,
-      args.inputs as NamedTensorInfoMap,
-      args.attrs as NamedAttrMap,
-    );
+    return stockTile.run(backend, args.inputs as NamedTensorInfoMap, args.attrs as NamedAttrMap, `dtype ${x.dtype}`);
   }
   const outShape = x.shape.map((d, i) => d * reps[i]);
   const out = backend.makeOutput(outShape, x.dtype);
@@ -155,5 +143,5 @@ export const tileWasmConfig: KernelConfig = {
   kernelName: "Tile",
   backendName: WASM,
   kernelFunc: tileWasm,
-  setupFunc: (backend) => fallback?.setupFunc?.(backend),
+  setupFunc: stockTile.setup,
 };

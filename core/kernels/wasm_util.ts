@@ -158,3 +158,33 @@ export function isChannelsLast(dataFormat: unknown): boolean {
   return dataFormat == null || dataFormat === "NHWC" ||
     dataFormat === "channelsLast";
 }
+
+/**
+ * The stock wasm kernel that a scalpel kernel replaces, captured when ours is
+ * installed (`registerWasmTrainingKernels`). Ours hands it the cases its fast path
+ * does not cover, and its `setupFunc` (which binds the stock kernel's C++ function
+ * when the backend starts) must still run, so our config forwards `setup`.
+ */
+export interface StockKernel {
+  /** Captures the stock kernel (called by the installer). */
+  readonly capture: (k: KernelConfig) => void;
+  /** Runs the stock kernel; throws naming the kernel and `why` when none was captured. */
+  readonly run: (backend: WasmBackendLike, inputs: NamedTensorInfoMap, attrs: NamedAttrMap, why: string) => TensorInfo;
+  /** The stock kernel's setup, for our config's `setupFunc`. */
+  readonly setup: NonNullable<KernelConfig["setupFunc"]>;
+}
+
+/** A slot for the stock kernel named `kernelName` (see {@link StockKernel}). */
+export function stockKernel(kernelName: string): StockKernel {
+  let stock: KernelConfig | undefined;
+  return {
+    capture: (k) => {
+      stock = k;
+    },
+    run: (backend, inputs, attrs, why) => {
+      if (stock == null) throw new Error(`scalpel wasm ${kernelName}: ${why}, and the stock kernel was not captured`);
+      return callKernel(stock, backend, inputs, attrs);
+    },
+    setup: (backend) => stock?.setupFunc?.(backend),
+  };
+}
