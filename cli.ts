@@ -95,7 +95,6 @@ const run = Command.make("run", {
     }
     const backend = TensorBackendLive(pipeline.settings.backend, {
       threads,
-      workerDir: path.join(a.cache, "wasm-threads"),
       onFallback: (reason) =>
         console.error(`warning: the threaded wasm backend did not start (${reason}); running on one thread.`),
     });

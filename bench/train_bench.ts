@@ -49,7 +49,7 @@ const data = randomSplit(BATCH * batches);
 const rows: Array<Record<string, string | number | boolean>> = [];
 for (const backend of values.backends.split(",") as BackendChoice[]) {
   const ran = await Effect.runPromise(
-    Effect.either(initBackend(backend, { threads, workerDir: ".cache/wasm-threads" })),
+    Effect.either(initBackend(backend, { threads })),
   );
   if (ran._tag === "Left") {
     console.error(`skipping backend ${backend}: ${ran.left.describe()}`);
@@ -95,7 +95,6 @@ for (const t of moreThreads) {
       "--allow-read",
       "--allow-env",
       "--allow-sys=uid,gid",
-      "--allow-write=.cache",
       new URL(import.meta.url).pathname,
       "--json",
       "--backends",

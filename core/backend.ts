@@ -31,8 +31,6 @@ export interface ThreadOptions {
    * the count. Other backends ignore it.
    */
   readonly threads?: number;
-  /** Where the threaded build's pthread worker script is written (default: a temporary directory). */
-  readonly workerDir?: string;
   /** Told when the threaded build could not start and the single-threaded one runs instead. */
   readonly onFallback?: (reason: string) => void;
 }
@@ -75,7 +73,6 @@ const activate = (name: "wasm" | "cpu", threads: ThreadOptions) =>
     try: async () => {
       if (name === "wasm" && (threads.threads ?? 1) > 1) {
         await enableWasmThreads(threads.threads!, {
-          ...(threads.workerDir ? { workerDir: threads.workerDir } : {}),
           onFallback: (e) => threads.onFallback?.(String(e).split("\n")[0]),
         });
       }
