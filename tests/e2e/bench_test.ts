@@ -1,0 +1,57 @@
+/**
+ * `deno task bench --json` as other tools read it: one JSON object per line with the
+ * documented field names, for both zoo models, every subset, and 1 and 2 wasm threads
+ * (the second count runs in a child process).
+ */
+import { strict as assert } from "node:assert";
+import { ROOT } from "../helpers.ts";
+
+Deno.test("e2e: `bench --json` prints one row per model, subset, cache setting and thread count", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-env",
+      "--allow-sys=uid,gid",
+      "--allow-run",
+      `${ROOT}bench/train_bench.ts`,
+      "--json",
+      "--reps",
+      "1",
+      "--batches",
+      "1",
+      "--threads",
+      "1,2",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, stderr);
+  const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
+  const rows = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.equal(rows.length, 2 * 5 * 2, lines.join("\n"));
+  for (const r of rows) {
+    assert.deepEqual(Object.keys(r).sort(), [
+      "backend",
+      "batch",
+      "infer_examples_per_s",
+      "model",
+      "prefix_cache",
+      "subset",
+      "threads",
+      "train_examples_per_s",
+    ]);
+    assert.equal(r.backend, "wasm");
+    assert.equal(r.batch, 64);
+    assert.ok((r.train_examples_per_s as number) > 0 && (r.infer_examples_per_s as number) > 0);
+  }
+  const seen = new Set(rows.map((r) => `${r.model} ${r.subset} ${r.prefix_cache} ${r.threads}`));
+  assert.equal(seen.size, rows.length, "no row twice");
+  for (const model of ["small-cnn", "resnet-mini"]) {
+    for (const threads of [1, 2]) {
+      assert.ok(seen.has(`${model} all false ${threads}`));
+      assert.ok(seen.has(`${model} last-layer true ${threads}`));
+    }
+  }
+});
