@@ -135,20 +135,27 @@ function viaPatches(
   const dst = offset32(backend, cols);
   for (let a = 0; a < kh; a++) {
     for (let b = 0; b < kw; b++) {
+      // output columns j whose input column j·sw + b − left is inside the image: [jLo, jHi)
+      const jLo = Math.min(ow, Math.max(0, Math.ceil((left - b) / sw)));
+      const jHi = Math.max(jLo, Math.min(ow, Math.floor((w - 1 + left - b) / sw) + 1));
+      const contiguous = ci === 1 && sw === 1;
       for (let c = 0; c < ci; c++) {
         let o = dst + ((a * kw + b) * ci + c) * p;
         for (let bn = 0; bn < n; bn++) {
-          for (let i = 0; i < oh; i++) {
+          for (let i = 0; i < oh; i++, o += ow) {
             const y = i * sh + a - top;
             if (y < 0 || y >= h) {
               heap.fill(0, o, o + ow);
-              o += ow;
               continue;
             }
-            const rowBase = src + ((bn * h + y) * w) * ci + c;
-            for (let j = 0; j < ow; j++, o++) {
-              const xx = j * sw + b - left;
-              heap[o] = xx >= 0 && xx < w ? heap[rowBase + xx * ci] : 0;
+            if (jLo > 0) heap.fill(0, o, o + jLo);
+            if (jHi < ow) heap.fill(0, o + jHi, o + ow);
+            // x[bn, y, j·sw + b − left, c]
+            const from = src + (bn * h + y) * w * ci + (b - left) * ci + c;
+            if (contiguous) heap.copyWithin(o + jLo, from + jLo, from + jHi);
+            else {
+              const step = sw * ci;
+              for (let j = jLo, q = from + jLo * step; j < jHi; j++, q += step) heap[o + j] = heap[q];
             }
           }
         }
