@@ -96,7 +96,9 @@ const run = Command.make("run", {
     const backend = TensorBackendLive(pipeline.settings.backend, {
       threads,
       onFallback: (reason) =>
-        console.error(`warning: the threaded wasm backend did not start (${reason}); running on one thread.`),
+        console.error(
+          `warning: the threaded wasm backend did not start (${reason}); running on one thread (--threads 1 skips the attempt).`,
+        ),
     });
     if (Option.isSome(a.shard)) {
       // worker of a parallel run: result lines go to stdout for the parent

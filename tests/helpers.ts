@@ -34,10 +34,13 @@ export const fixture = (rel: string): string => `${ROOT}fixtures/${rel}`;
 /** The permissions of the `scalpel` task (the write permission is given per call). */
 const CLI_PERMISSIONS = ["--allow-read", "--allow-env", "--allow-sys=uid,gid", "--allow-run"];
 
-/** Run `scalpel ARGS` as a user would (a subprocess) with write access to `writable` only. */
-export const runCli = async (args: string[], writable: string[]) => {
+/**
+ * Run `scalpel ARGS` as a user would (a subprocess) with write access to `writable` only,
+ * and any further `deno run` flags (e.g. a `--deny-read`).
+ */
+export const runCli = async (args: string[], writable: string[], denoFlags: string[] = []) => {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...CLI_PERMISSIONS, `--allow-write=${writable.join(",")}`, `${ROOT}cli.ts`, ...args],
+    args: ["run", ...CLI_PERMISSIONS, `--allow-write=${writable.join(",")}`, ...denoFlags, `${ROOT}cli.ts`, ...args],
     cwd: ROOT,
     stdout: "piped",
     stderr: "piped",

@@ -271,4 +271,14 @@ Deno.test("e2e: --threads 2 (threaded wasm build) gives the same pre-trained mod
   }
   assert.equal(Object.keys(runs["1"] as object).length, 6);
   assert.deepEqual(runs["2"], runs["1"]);
+
+  // a threaded build that cannot start (its worker script unreadable): one thread, a warning, the same results
+  const fallback = await scalpel(
+    ["run", file, "--out", `${dir}/fallback`, "--cache", `${dir}/cache1`, "--threads", "2", "--concurrency", "1"],
+    [dir],
+    [`--deny-read=${ROOT}core/kernels/wasm_threads_worker.cjs`],
+  );
+  assert.equal(fallback.code, 0, fallback.stderr);
+  assert.match(fallback.stderr, /warning: the threaded wasm backend did not start \(.*\); running on one thread/);
+  assert.deepEqual(await read(`${dir}/fallback`), runs["1"]);
 });
