@@ -1,13 +1,11 @@
 /**
- * Adam (PyTorch's defaults and bias correction) for one variable, with tensor ops.
- *
- * A one-pass update on the wasm heap was tried and measured no faster (small-cnn 1,346–1,487
- * vs 1,556 examples/s with ops, resnet-mini a tie): the parameter needs a fresh buffer anyway,
- * because the wasm backend caches XNNPACK operators with packed weights per filter buffer, so
- * writing a conv kernel in place leaves convolutions on the old weights.
+ * Adam (PyTorch's defaults and bias correction) for one variable: on the wasm backend one
+ * `ScalpelAdamStep` kernel (core/kernels/adam_step.ts, a single pass, bit for bit the
+ * tensor-op update), elsewhere tensor ops.
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { ADAM_STEP, type AdamStepAttrs } from "./kernels/adam_step.ts";
 
 /** Adam hyper-parameters (PyTorch's defaults). */
 export const ADAM = { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 } as const;
@@ -33,6 +31,30 @@ export const adamSlot = (param: tf.Tensor): AdamSlot => {
 
 /** Apply one Adam step with gradient `grad` and learning rate `lr` to `param` (and its slot). */
 export const adamUpdate = (param: tf.Variable, grad: tf.Tensor, slot: AdamSlot, lr: number): void => {
+  if (tf.getBackend() === "wasm" && grad.dtype === "float32" && tf.getKernel(ADAM_STEP, "wasm") != null) {
+    slot.step++;
+    const { beta1, beta2, epsilon } = ADAM;
+    const attrs: AdamStepAttrs = {
+      beta1,
+      beta2,
+      epsilon,
+      correction2: 1 - Math.pow(beta2, slot.step),
+      stepSize: lr / (1 - Math.pow(beta1, slot.step)),
+    };
+    const next = tf.engine().runKernel(
+      ADAM_STEP,
+      { param, grad, m: slot.m, v: slot.v },
+      attrs as unknown as tf.NamedAttrMap,
+    ) as tf.Tensor;
+    param.assign(next);
+    next.dispose();
+    return;
+  }
+  adamUpdateOps(param, grad, slot, lr);
+};
+
+/** {@link adamUpdate} with tensor ops on any backend (the reference for the wasm kernel). */
+export const adamUpdateOps = (param: tf.Variable, grad: tf.Tensor, slot: AdamSlot, lr: number): void => {
   slot.step++;
   const { beta1, beta2, epsilon } = ADAM;
   const correction1 = 1 - Math.pow(beta1, slot.step);

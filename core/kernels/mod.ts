@@ -34,6 +34,7 @@ import { stockReductions, sumWasmConfig } from "./reduce.ts";
 import { type StockKernel, WASM } from "./wasm_util.ts";
 import { maxPoolGradWasmConfig, stockMaxPoolGrad } from "./max_pool_grad.ts";
 import { batchMatMulWasmConfig, stockBatchMatMul } from "./batch_matmul.ts";
+import { adamStepWasmConfig } from "./adam_step.ts";
 
 export { conv2DBackpropFilterWasm } from "./conv2d_backprop_filter.ts";
 export { conv2DBackpropInputWasm } from "./conv2d_backprop_input.ts";
@@ -42,6 +43,7 @@ export { meanWasm, meanWasmConfig, setReduceFallback, sumWasm, sumWasmConfig } f
 export { meanGradWasmConfig, sumGradWasmConfig } from "./reduce_grads.ts";
 export { conv2DBackpropFilterWasmConfig, conv2DBackpropInputWasmConfig, tileWasmConfig };
 export { batchMatMulWasmConfig, maxPoolGradWasmConfig };
+export { ADAM_STEP, adamStepWasmConfig } from "./adam_step.ts";
 
 /** Kernel configs installed by {@link registerWasmTrainingKernels}. */
 export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [
@@ -51,6 +53,7 @@ export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [
   sumWasmConfig,
   maxPoolGradWasmConfig,
   batchMatMulWasmConfig,
+  adamStepWasmConfig,
 ];
 
 /** Gradient configs installed by {@link registerWasmTrainingKernels}. */
@@ -95,6 +98,7 @@ export function registerWasmTrainingKernels(): void {
   install(sumWasmConfig, stockReductions.Sum);
   install(maxPoolGradWasmConfig, stockMaxPoolGrad);
   install(batchMatMulWasmConfig, stockBatchMatMul);
+  install(adamStepWasmConfig);
   // meanWasmConfig is opt-in (see reduce.ts): not installed here.
   for (const g of WASM_TRAINING_GRADIENTS) {
     const current = getGradient(g.kernelName);
