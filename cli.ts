@@ -10,10 +10,16 @@ import { NodeContext } from "@effect/platform-node";
 import { Path } from "@effect/platform";
 import { Cause, Console, Effect, Exit, JSONSchema, Layer, Option, Schema } from "effect";
 import { CommandLineError, isUserError, type UserError } from "./core/errors.ts";
-import { AUTO_PARALLEL_MIN_TRIALS, autoConcurrency, RESULT_PREFIX, runWorkers } from "./core/pipeline/parallel.ts";
+import {
+  AUTO_PARALLEL_MIN_TRIALS,
+  autoConcurrency,
+  RESULT_PREFIX,
+  runWorkers,
+  usableCores,
+} from "./core/pipeline/parallel.ts";
 import { RUN_FILES } from "./core/store.ts";
 import { makeProgress } from "./core/progress.ts";
-import { autoThreads, type BackendChoice, backendChoices, TensorBackendLive } from "./core/backend.ts";
+import { type BackendChoice, backendChoices, TensorBackendLive } from "./core/backend.ts";
 import { Registry, registryLayer } from "./core/registry.ts";
 import { loadPipeline } from "./core/pipeline/load.ts";
 import { expandTrials } from "./core/pipeline/expand.ts";
@@ -30,6 +36,20 @@ import { model } from "./commands/model.ts";
 const pipelineArg = Args.text({ name: "pipeline" }).pipe(Args.withDescription("pipeline file (YAML or JSON)"));
 
 const timestamp = () => new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "").replace("T", "-");
+
+/** A `--flag N|auto` value: `auto` gives `auto()`, else a whole number from 1 to 64 (`what`: "a worker count"…). */
+const countOption = (flag: string, text: string, what: string, auto: () => number) =>
+  text === "auto"
+    ? Effect.succeed(auto())
+    : /^\d+$/.test(text) && Number(text) >= 1 && Number(text) <= 64
+    ? Effect.succeed(Number(text))
+    : Effect.fail(
+      new CommandLineError({
+        flag,
+        detail: `${text} is not a ${what} count`,
+        fix: "Give a whole number from 1 to 64, or `auto`.",
+      }),
+    );
 
 /** `scalpel run FILE`. */
 const run = Command.make("run", {
@@ -81,18 +101,8 @@ const run = Command.make("run", {
     const outDir = Option.getOrElse(a.out, () => path.join("runs", pipeline.settings.name, timestamp()));
     const progress = makeProgress({ quiet: a.quiet, terminal: Deno.stderr.isTerminal() });
     const log = progress.log;
-    const threads = a.threads === "auto"
-      ? Option.isSome(a.shard) ? 1 : autoThreads()
-      : /^\d+$/.test(a.threads)
-      ? Number(a.threads)
-      : NaN;
-    if (!(threads >= 1 && threads <= 64)) {
-      return yield* new CommandLineError({
-        flag: "--threads",
-        detail: `${a.threads} is not a thread count`,
-        fix: "Give a whole number from 1 to 64, or `auto`.",
-      });
-    }
+    const threads = yield* countOption("--threads", a.threads, "thread", () =>
+      Option.isSome(a.shard) ? 1 : usableCores());
     const backend = TensorBackendLive(pipeline.settings.backend, {
       threads,
       onFallback: (reason) =>
@@ -108,22 +118,18 @@ const run = Command.make("run", {
         cacheDir: a.cache,
         log,
         shard: { index, count },
-        emit: (line) => Console.log(RESULT_PREFIX + JSON.stringify(line)),
+        emit: (line) =>
+          Console.log(RESULT_PREFIX + JSON.stringify(line)),
       }).pipe(Effect.provide(backend));
       return;
     }
-    const concurrency = a.concurrency === "auto"
-      ? autoConcurrency(expandTrials(pipeline).length)
-      : /^\d+$/.test(a.concurrency)
-      ? Number(a.concurrency)
-      : NaN;
-    if (!(concurrency >= 1 && concurrency <= 64)) {
-      return yield* new CommandLineError({
-        flag: "--concurrency",
-        detail: `${a.concurrency} is not a worker count`,
-        fix: "Give a whole number from 1 to 64, or `auto`.",
-      });
-    }
+    const concurrency = yield* countOption(
+      "--concurrency",
+      a.concurrency,
+      "worker",
+      () =>
+        autoConcurrency(expandTrials(pipeline).length),
+    );
     let parallelRan: number | undefined;
     if (concurrency > 1 && Deno.permissions.querySync({ name: "run" }).state !== "granted") {
       return yield* new CommandLineError({
@@ -178,7 +184,8 @@ const run = Command.make("run", {
       cacheDir: a.cache,
       epoch: progress.epoch,
       // after a parallel run every trial is done: this pass only writes the summary
-      log: parallelRan === undefined ? log : () => Effect.void,
+      log: parallelRan === undefined ? log : () =>
+        Effect.void,
     }).pipe(Effect.provide(backend));
     yield* progress.done;
     yield* Console.log(outcome.markdown);

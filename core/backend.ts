@@ -42,8 +42,6 @@ export const wasmThreads = (): number => (tf.getBackend() === "wasm" ? getThread
 export class TensorBackend extends Context.Tag("scalpel/TensorBackend")<TensorBackend, {
   /** The backend that runs. */
   readonly name: BackendName;
-  /** XNNPACK threads (wasm; 1 elsewhere). */
-  readonly threads: number;
   /** The tfjs version in use. */
   readonly tfjsVersion: string;
 }>() {}
@@ -113,14 +111,8 @@ export const TensorBackendLive = (
 ): Layer.Layer<TensorBackend, BackendError> =>
   Layer.effect(
     TensorBackend,
-    Effect.map(
-      initBackend(choice, threads),
-      (name) => ({ name, threads: wasmThreads(), tfjsVersion: tf.version_core }),
-    ),
+    Effect.map(initBackend(choice, threads), (name) => ({ name, tfjsVersion: tf.version_core })),
   );
-
-/** `--threads auto`: one wasm thread per CPU core, at most 4. */
-export const autoThreads = (): number => Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1));
 
 /** The running backend for log lines: `wasm`, `wasm, 2 threads`, `cpu`, … */
 export const backendLabel = (): string => {

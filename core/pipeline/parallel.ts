@@ -85,12 +85,15 @@ export const runWorkers = (
 /** Below this many trials `--concurrency auto` runs in one process (workers' start-up would not pay off). */
 export const AUTO_PARALLEL_MIN_TRIALS = 12;
 
+/** CPU cores a run spreads its work over: one per core, at most 4 (`auto` of --concurrency and --threads). */
+export const usableCores = (): number => Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1));
+
 /**
- * `--concurrency auto`: one worker per CPU core, at most 4, for runs of at least
+ * `--concurrency auto`: {@link usableCores} workers for runs of at least
  * {@link AUTO_PARALLEL_MIN_TRIALS} trials when subprocesses are allowed; otherwise 1.
  */
 export const autoConcurrency = (trials: number): number => {
   if (trials < AUTO_PARALLEL_MIN_TRIALS) return 1;
   if (Deno.permissions.querySync({ name: "run" }).state !== "granted") return 1;
-  return Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1));
+  return usableCores();
 };
