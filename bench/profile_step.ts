@@ -13,11 +13,10 @@
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs-core";
 import { Effect } from "effect";
-import { type BackendChoice, initBackend } from "../core/backend.ts";
+import { type BackendChoice, initBackend, wasmThreads } from "../core/backend.ts";
 import { rngFor } from "../core/random.ts";
 import { disposeModel } from "../core/model.ts";
 import { train } from "../core/train.ts";
-import { enableWasmThreads } from "../core/kernels/threads.ts";
 import { BATCH, randomSplit, subsetOf } from "./rates.ts";
 import type { ModelImpl } from "../core/plugin.ts";
 import smallCnn from "../plugins/models/small_cnn.ts";
@@ -36,8 +35,7 @@ const { values } = parseArgs({
 });
 const plugin = [smallCnn, resnetMini].find((p) => p.name === values.model);
 if (plugin == null) throw new Error(`--model: one of small-cnn, resnet-mini (got ${values.model})`);
-if (Number(values.threads) > 1) await enableWasmThreads(Number(values.threads));
-await Effect.runPromise(initBackend(values.backend as BackendChoice));
+await Effect.runPromise(initBackend(values.backend as BackendChoice, { threads: Number(values.threads) }));
 const impl = await Effect.runPromise(plugin.make({}) as Effect.Effect<ModelImpl>);
 const model = impl.build({ inputShape: [28, 28, 1], numClasses: 10 }, rngFor(0, ["bench", "init"]));
 const batches = Number(values.batches);
@@ -83,4 +81,4 @@ for (const [key, e] of [...byKey.entries()].sort((a, b) => b[1].ms - a[1].ms).sl
   );
 }
 disposeModel(model);
-if (Number(values.threads) > 1) tf.removeBackend("wasm"); // ends the pthread pool (else the process stays alive)
+if (wasmThreads() > 1) tf.removeBackend("wasm"); // ends the pthread pool (else the process stays alive)

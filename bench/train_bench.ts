@@ -46,7 +46,22 @@ const batches = Number(values.batches);
 const [threads, ...moreThreads] = values.threads.split(",").map(Number);
 
 const data = randomSplit(BATCH * batches);
-const rows: Array<Record<string, string | number | boolean>> = [];
+type Row = Record<string, string | number | boolean>;
+const rows: Row[] = [];
+/** Keeps a row and shows it: a JSON line on stdout with --json, else a progress line on stderr. */
+const record = (row: Row): void => {
+  rows.push(row);
+  if (values.json) console.log(JSON.stringify(row));
+  else {
+    console.error(
+      `${String(row.model).padEnd(12)} ${String(row.subset).padEnd(11)} ${
+        String(row.backend).padEnd(5)
+      } ${row.threads}t ${
+        row.prefix_cache ? "cached  " : "uncached"
+      } train ${row.train_examples_per_s} ex/s, infer ${row.infer_examples_per_s} ex/s`,
+    );
+  }
+};
 for (const backend of values.backends.split(",") as BackendChoice[]) {
   const ran = await Effect.runPromise(
     Effect.either(initBackend(backend, { threads })),
@@ -65,7 +80,7 @@ for (const backend of values.backends.split(",") as BackendChoice[]) {
         true,
       ]] as const
     ) {
-      const row = {
+      record({
         model: plugin.name,
         subset,
         backend: ran.right,
@@ -74,14 +89,7 @@ for (const backend of values.backends.split(",") as BackendChoice[]) {
         prefix_cache: cached,
         train_examples_per_s: Math.round(await trainRate(model, data, subset, { reps, prefixCache: cached })),
         infer_examples_per_s: Math.round(infer),
-      };
-      rows.push(row);
-      if (values.json) console.log(JSON.stringify(row));
-      else {console.error(
-          `${row.model.padEnd(12)} ${row.subset.padEnd(11)} ${row.backend.padEnd(5)} ${row.threads}t ${
-            row.prefix_cache ? "cached  " : "uncached"
-          } train ${row.train_examples_per_s} ex/s, infer ${row.infer_examples_per_s} ex/s`,
-        );}
+      });
     }
     disposeModel(model);
   }
@@ -111,17 +119,9 @@ for (const t of moreThreads) {
   }).output();
   const childRows = new TextDecoder().decode(child.stdout).trim().split("\n").filter((l) => l.startsWith("{")).map((
     l,
-  ) => JSON.parse(l) as Record<string, string | number | boolean>);
+  ) => JSON.parse(l) as Row);
   if (!child.success || childRows.length === 0) console.error(`wasm with ${t} threads: no rows (exit ${child.code})`);
-  for (const row of childRows) {
-    rows.push(row);
-    if (values.json) console.log(JSON.stringify(row));
-    else {console.error(
-        `${row.model} ${row.subset} wasm ${row.threads}t ${
-          row.prefix_cache ? "cached" : "uncached"
-        } train ${row.train_examples_per_s} ex/s, infer ${row.infer_examples_per_s} ex/s`,
-      );}
-  }
+  childRows.forEach(record);
 }
 if (values.peer) {
   const python = "/usr/bin/python3";

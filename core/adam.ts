@@ -29,18 +29,20 @@ export const adamSlot = (param: tf.Tensor): AdamSlot => {
   return { m: zeros(), v: zeros(), step: 0 };
 };
 
+/** Counts one more step in `slot` and returns that step's scalars (bias corrections folded in). */
+const nextStep = (slot: AdamSlot, lr: number): AdamStepAttrs => {
+  slot.step++;
+  return {
+    ...ADAM,
+    correction2: 1 - Math.pow(ADAM.beta2, slot.step),
+    stepSize: lr / (1 - Math.pow(ADAM.beta1, slot.step)),
+  };
+};
+
 /** Apply one Adam step with gradient `grad` and learning rate `lr` to `param` (and its slot). */
 export const adamUpdate = (param: tf.Variable, grad: tf.Tensor, slot: AdamSlot, lr: number): void => {
   if (tf.getBackend() === "wasm" && grad.dtype === "float32" && tf.getKernel(ADAM_STEP, "wasm") != null) {
-    slot.step++;
-    const { beta1, beta2, epsilon } = ADAM;
-    const attrs: AdamStepAttrs = {
-      beta1,
-      beta2,
-      epsilon,
-      correction2: 1 - Math.pow(beta2, slot.step),
-      stepSize: lr / (1 - Math.pow(beta1, slot.step)),
-    };
+    const attrs = nextStep(slot, lr);
     const next = tf.engine().runKernel(
       ADAM_STEP,
       { param, grad, m: slot.m, v: slot.v },
@@ -55,11 +57,7 @@ export const adamUpdate = (param: tf.Variable, grad: tf.Tensor, slot: AdamSlot, 
 
 /** {@link adamUpdate} with tensor ops on any backend (the reference for the wasm kernel). */
 export const adamUpdateOps = (param: tf.Variable, grad: tf.Tensor, slot: AdamSlot, lr: number): void => {
-  slot.step++;
-  const { beta1, beta2, epsilon } = ADAM;
-  const correction1 = 1 - Math.pow(beta1, slot.step);
-  const correction2 = 1 - Math.pow(beta2, slot.step);
-  const stepSize = lr / correction1;
+  const { beta1, beta2, epsilon, correction2, stepSize } = nextStep(slot, lr);
   tf.tidy(() => {
     const m = tf.add(tf.mul(slot.m, beta1), tf.mul(grad, 1 - beta1));
     const v = tf.add(tf.mul(slot.v, beta2), tf.mul(tf.square(grad), 1 - beta2));
