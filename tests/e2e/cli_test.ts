@@ -7,6 +7,13 @@ import { fixture, ROOT, runCli, tempDir } from "../helpers.ts";
 
 const scalpel = runCli;
 
+/** A run directory's result lines by trial key: the scores and the chosen epoch and learning rate. */
+const scoresByKey = async (dir: string) =>
+  Object.fromEntries(
+    (await Deno.readTextFile(`${dir}/results.jsonl`)).trim().split("\n").map((l) => JSON.parse(l))
+      .map((l) => [l.key, { val: l.val, test: l.test, epoch: l.epoch, lr: l.lr }]),
+  );
+
 Deno.test("e2e: `scalpel run` on a tiny MNIST pipeline writes results and prints the table", async () => {
   const dir = await tempDir("e2e");
   const out = `${dir}/run`;
@@ -205,12 +212,7 @@ Deno.test("e2e: --concurrency 2 gives the same result lines as 1; a cut-short ru
   assert.doesNotMatch(two.stderr, /\[w\d\] pre-training small-cnn on/);
   const one = await scalpel(["run", file, "--out", `${dir}/one`, "--cache", cache, "--concurrency", "1"], [dir]);
   assert.equal(one.code, 0, one.stderr);
-  const read = async (d: string) =>
-    Object.fromEntries(
-      (await Deno.readTextFile(`${d}/results.jsonl`)).trim().split("\n").map((l) => JSON.parse(l))
-        .map((l) => [l.key, { val: l.val, test: l.test, epoch: l.epoch, lr: l.lr }]),
-    );
-  assert.deepEqual(await read(`${dir}/two`), await read(`${dir}/one`));
+  assert.deepEqual(await scoresByKey(`${dir}/two`), await scoresByKey(`${dir}/one`));
   const cellsOf = async (d: string) => JSON.parse(await Deno.readTextFile(`${d}/summary.json`)).cells;
   assert.deepEqual(
     await cellsOf(`${dir}/two`),
@@ -241,11 +243,6 @@ Deno.test("e2e: --concurrency 2 gives the same result lines as 1; a cut-short ru
 Deno.test("e2e: --threads 2 (threaded wasm build) gives the same pre-trained model and result lines as --threads 1", async () => {
   const dir = await tempDir("e2e-threads");
   const file = fixture("pipelines/tiny.yaml");
-  const read = async (d: string) =>
-    Object.fromEntries(
-      (await Deno.readTextFile(`${d}/results.jsonl`)).trim().split("\n").map((l) => JSON.parse(l))
-        .map((l) => [l.key, { val: l.val, test: l.test, epoch: l.epoch, lr: l.lr }]),
-    );
   const runs: Record<string, unknown> = {};
   for (const threads of ["1", "2"]) {
     // separate cold caches: each run pre-trains with its own thread count
@@ -267,7 +264,7 @@ Deno.test("e2e: --threads 2 (threaded wasm build) gives the same pre-trained mod
       r.stderr,
       threads === "2" ? /pre-training small-cnn on .*, wasm, 2 threads / : /pre-training small-cnn on .*, wasm \(/,
     );
-    runs[threads] = await read(`${dir}/t${threads}`);
+    runs[threads] = await scoresByKey(`${dir}/t${threads}`);
   }
   assert.equal(Object.keys(runs["1"] as object).length, 6);
   assert.deepEqual(runs["2"], runs["1"]);
@@ -280,5 +277,5 @@ Deno.test("e2e: --threads 2 (threaded wasm build) gives the same pre-trained mod
   );
   assert.equal(fallback.code, 0, fallback.stderr);
   assert.match(fallback.stderr, /warning: the threaded wasm backend did not start \(.*\); running on one thread/);
-  assert.deepEqual(await read(`${dir}/fallback`), runs["1"]);
+  assert.deepEqual(await scoresByKey(`${dir}/fallback`), runs["1"]);
 });
