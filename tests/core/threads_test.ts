@@ -7,6 +7,6 @@ Deno.test("threads: the shipped pthread worker script is the one generated from 
   assert.equal(
     await Deno.readTextFile(WORKER_FILE),
     generated,
-    "regenerate it: deno run --allow-read --allow-env --allow-write=core/kernels core/kernels/threads.ts",
+    "regenerate it: deno run --allow-read --allow-write=core/kernels core/kernels/threads.ts",
   );
 });
