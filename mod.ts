@@ -8,15 +8,14 @@
  * ```
  * @module
  */
-import { Cause, Effect, Exit, Layer, Option } from "effect";
-import { NodeContext } from "@effect/platform-node";
-import { registryLayer } from "./core/registry.ts";
+import { Cause, Effect } from "effect";
 import { loadPipeline, type ResolvedPipeline } from "./core/pipeline/load.ts";
 import { type RunOutcome, runPipeline } from "./core/pipeline/run.ts";
+import { preparePipeline } from "./core/pipeline/prepare.ts";
 import { type BackendChoice, TensorBackendLive } from "./core/backend.ts";
-import { builtinPlugins } from "./plugins/index.ts";
 import type { AnyPlugin } from "./core/plugin.ts";
 import type { UserError } from "./core/errors.ts";
+import { baseLayer, DEFAULT_CACHE_DIR, endingOf } from "./commands/base.ts";
 
 export { Effect, Schema } from "effect";
 export {
@@ -41,7 +40,7 @@ export type { Dataset, Split } from "./core/dataset.ts";
 export { classCounts, imageSize, take, toFloat } from "./core/dataset.ts";
 export type { Model, NamedVariable, Snapshot } from "./core/model.ts";
 export { Rng, rngFor, type StreamPath } from "./core/random.ts";
-export type { ResultLine } from "./core/results.ts";
+export type { FailedLine, ResultLine, TrialOutcome } from "./core/results.ts";
 export type { RunOutcome } from "./core/pipeline/run.ts";
 export type { Summary } from "./core/report/aggregate.ts";
 export { builtinPlugins } from "./plugins/index.ts";
@@ -55,26 +54,34 @@ export interface RunOptions {
   readonly backend?: BackendChoice;
   /** Pre-trained model cache (default `.cache/scalpel/models`). */
   readonly cache?: string;
+  /** Run the trials that failed in an earlier attempt again. */
+  readonly retryFailed?: boolean;
   /** Extra plugins besides the built-in ones and those the file lists. */
   readonly plugins?: ReadonlyArray<AnyPlugin>;
   /** Progress lines (default: none). */
   readonly log?: (line: string) => void;
 }
 
-const baseLayer = (extra: ReadonlyArray<AnyPlugin> = []) =>
-  Layer.mergeAll(NodeContext.layer, registryLayer([...builtinPlugins, ...extra]));
-
 /** Run an effect; reject with the UserError itself (not a wrapper) when it fails. */
 const toPromise = async <A>(effect: Effect.Effect<A, UserError>): Promise<A> => {
   const exit = await Effect.runPromiseExit(effect);
-  if (Exit.isSuccess(exit)) return exit.value;
-  const failure = Cause.failureOption(exit.cause);
-  throw Option.isSome(failure) ? failure.value : Cause.squash(exit.cause);
+  const ending = endingOf(exit);
+  if (exit._tag === "Success") return exit.value;
+  throw ending._tag === "UserError" ? ending.error : Cause.squash(exit.cause);
 };
 
-/** Check a pipeline file; resolves to the resolved pipeline or rejects with a UserError. */
+/**
+ * Check a pipeline file as `scalpel validate` does (the file, its plugins, its data, the target sizes, every
+ * selection against the model); resolves to the resolved pipeline or rejects with a UserError.
+ */
 export const validate = (file: string, plugins: ReadonlyArray<AnyPlugin> = []): Promise<ResolvedPipeline> =>
-  toPromise(loadPipeline(file).pipe(Effect.provide(baseLayer(plugins))));
+  toPromise(
+    Effect.gen(function* () {
+      const p = yield* loadPipeline(file);
+      yield* preparePipeline(p).pipe(Effect.provide(TensorBackendLive(p.settings.backend)));
+      return p;
+    }).pipe(Effect.provide(baseLayer(plugins))),
+  );
 
 /** Run a pipeline file; resolves to the outcome (summary, run directory) or rejects with a UserError. */
 export const run = (file: string, options: RunOptions): Promise<RunOutcome> =>
@@ -86,8 +93,9 @@ export const run = (file: string, options: RunOptions): Promise<RunOutcome> =>
       const p = yield* loadPipeline(file, overrides);
       return yield* runPipeline(p, {
         outDir: options.out,
-        cacheDir: options.cache ?? ".cache/scalpel/models",
+        cacheDir: options.cache ?? DEFAULT_CACHE_DIR,
         log: (line) => Effect.sync(() => options.log?.(line)),
+        ...(options.retryFailed ? { retryFailed: true } : {}),
       }).pipe(Effect.provide(TensorBackendLive(p.settings.backend)));
     }).pipe(Effect.provide(baseLayer(options.plugins))) as Effect.Effect<RunOutcome, UserError>,
   );

@@ -96,18 +96,84 @@ export class CommandLineError extends Data.TaggedError("CommandLineError")<{
   }
 }
 
+/** A model file (a LayersModel model.json, its weight files, saved weights) that cannot be used. */
+export class ModelFileError extends Data.TaggedError("ModelFileError")<{
+  readonly file: string;
+  readonly detail: string;
+  readonly fix: string;
+}> {
+  describe(): string {
+    return `Model file ${this.file}: ${this.detail}. ${this.fix}`;
+  }
+}
+
+/** The pre-trained model cache directory cannot be used (not a cache, unwritable). */
+export class CacheError extends Data.TaggedError("CacheError")<{
+  readonly dir: string;
+  readonly detail: string;
+  readonly fix: string;
+}> {
+  describe(): string {
+    return `Model cache ${this.dir}: ${this.detail}. ${this.fix}`;
+  }
+}
+
+/** A worker process of a parallel run crashed, or spoke out of protocol. */
+export class WorkerError extends Data.TaggedError("WorkerError")<{
+  /** 1-based worker number. */
+  readonly worker: number;
+  readonly detail: string;
+}> {
+  describe(): string {
+    return `Worker ${this.worker} of the parallel run ${this.detail}. Results already recorded are kept: ` +
+      "fix the cause and run the same command again to resume.";
+  }
+}
+
+/** Some trials of a run failed; their `failed` lines are in results.jsonl and the summary marks their cells. */
+export class TrialsFailedError extends Data.TaggedError("TrialsFailedError")<{
+  readonly dir: string;
+  readonly failed: number;
+  readonly total: number;
+  /** The first failure: which trial and its message. */
+  readonly first: { readonly trial: string; readonly message: string };
+}> {
+  describe(): string {
+    return `${this.failed} of ${this.total} trials failed (the first: ${this.first.trial}: ${this.first.message}). ` +
+      `The other results and the summary are in ${this.dir}; the summary marks the failed cells. ` +
+      "Fix the cause and run the same command again with --retry-failed to run the failed trials again.";
+  }
+}
+
 /** Every error the engine reports to a user. */
 export type UserError =
   | PipelineFileError
   | PluginError
   | DatasetError
+  | ModelFileError
   | BackendError
   | TrainingError
   | RunDirectoryError
-  | CommandLineError;
+  | CacheError
+  | CommandLineError
+  | WorkerError
+  | TrialsFailedError;
+
+const USER_ERROR_TAGS: ReadonlySet<string> = new Set([
+  "PipelineFileError",
+  "PluginError",
+  "DatasetError",
+  "ModelFileError",
+  "BackendError",
+  "TrainingError",
+  "RunDirectoryError",
+  "CacheError",
+  "CommandLineError",
+  "WorkerError",
+  "TrialsFailedError",
+]);
 
 /** True when `e` is one of the user-facing errors above. */
 export const isUserError = (e: unknown): e is UserError =>
-  e instanceof PipelineFileError || e instanceof PluginError ||
-  e instanceof DatasetError || e instanceof BackendError ||
-  e instanceof TrainingError || e instanceof RunDirectoryError || e instanceof CommandLineError;
+  typeof e === "object" && e !== null && USER_ERROR_TAGS.has((e as { _tag?: unknown })._tag as string) &&
+  typeof (e as { describe?: unknown }).describe === "function";

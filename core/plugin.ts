@@ -79,6 +79,12 @@ export interface SelectorImpl {
    */
   readonly multipliers: (ctx: SelectionContext) => ReadonlyMap<string, number>;
   /**
+   * Optional check against the model before any work starts (`scalpel validate`, and
+   * `run` before it creates the run directory): what makes this selection impossible on
+   * `model` (a layer group it lacks, a pattern that matches nothing), or undefined.
+   */
+  readonly check?: (model: Model) => string | undefined;
+  /**
    * Optional L2-SP penalty: α‖θ − θ₀‖² over the trained variables, θ₀ the
    * pre-trained weights, added to the loss.
    */

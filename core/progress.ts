@@ -6,8 +6,28 @@
  * @module
  */
 import { Effect } from "effect";
-import type { EpochProgress } from "./pipeline/run.ts";
-import { formatDuration } from "./pipeline/run.ts";
+
+/** Where a run stands, after one fine-tuning epoch. */
+export interface EpochProgress {
+  /** `shift × selection seed s lr x`. */
+  readonly trial: string;
+  /** Trials finished so far and in all (of this run). */
+  readonly done: number;
+  readonly total: number;
+  readonly epoch: number;
+  readonly epochs: number;
+  readonly loss: number;
+  /** Estimated seconds left, when known. */
+  readonly eta?: number;
+}
+
+/** `1h02m`, `3m20s`, `45s`. */
+export const formatDuration = (seconds: number): string => {
+  const s = Math.max(0, Math.round(seconds));
+  if (s >= 3600) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+  if (s >= 60) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+  return `${s}s`;
+};
 
 /** Where progress goes. */
 export interface Progress {

@@ -5,7 +5,7 @@
  * and loads custom plugin modules listed under `plugins:`.
  * @module
  */
-import { Context, Effect, Layer, ParseResult, Schema } from "effect";
+import { Context, Duration, Effect, Layer, ParseResult, Schema } from "effect";
 import { type AnyPlugin, type PluginKind, pluginProblem } from "./plugin.ts";
 import { PipelineFileError, PluginError } from "./errors.ts";
 import { formatParseError, formatPath } from "./pipeline/schema.ts";
@@ -38,7 +38,7 @@ export interface PluginTable {
   readonly get: (kind: PluginKind, name: string) => AnyPlugin | undefined;
 }
 
-/** Build a table from plugins; a later plugin with the same kind and name wins. */
+/** Build a table from plugins (each kind and name once; see `shadowing` for custom plugins). */
 export const makeTable = (plugins: ReadonlyArray<AnyPlugin>): PluginTable => {
   const byKey = new Map<string, AnyPlugin>();
   for (const p of plugins) byKey.set(`${p.kind}\u0000${p.name}`, p);
@@ -127,25 +127,69 @@ export const expandGrid = <K extends PluginKind>(r: Resolved<K>): ReadonlyArray<
 };
 
 /**
- * Import custom plugin modules (absolute paths). Each must default-export a plugin
- * or an array of plugins made with the helpers in mod.ts.
+ * A custom plugin that has the kind and name of another plugin (a built-in, or one
+ * from another module): a pipeline could silently get the wrong one, and a model
+ * cache entry trained with the other. Undefined when there is none.
+ */
+export const shadowing = (
+  builtins: ReadonlyArray<AnyPlugin>,
+  custom: ReadonlyArray<AnyPlugin>,
+): PluginError | undefined => {
+  const seen = new Map(builtins.map((p) => [`${p.kind}\u0000${p.name}`, { plugin: p, what: "a built-in plugin" }]));
+  for (const p of custom) {
+    const key = `${p.kind}\u0000${p.name}`;
+    const other = seen.get(key);
+    const file = pluginSources.get(p) ?? "?";
+    if (other !== undefined && other.plugin === p) continue; // the very same plugin, listed again
+    if (other !== undefined) {
+      return new PluginError({
+        kind: p.kind,
+        name: p.name,
+        where: file,
+        detail: `has the name of ${other.what} (${p.kind} "${p.name}"); plugin names must be unique, so that a ` +
+          "pipeline file names one plugin only. Rename the custom plugin (its `name`)",
+        known: [],
+      });
+    }
+    seen.set(key, { plugin: p, what: `the plugin from ${file}` });
+  }
+  return undefined;
+};
+
+/** `SyntaxError: … (line 3, column 14)` from what a failed dynamic import threw. */
+export const importErrorText = (e: unknown): string => {
+  const text = String(e);
+  const first = text.split("\n")[0].replace(/^TypeError: (?=\w*Error: )/, "");
+  const at = /at file:\/\/[^\n]*?:(\d+):(\d+)\s*$/.exec(text.trim());
+  return at ? `${first} (line ${at[1]}, column ${at[2]})` : first;
+};
+
+/**
+ * Import custom plugin modules (absolute paths), each within `timeout`. Each must
+ * default-export a plugin or an array of plugins made with the helpers in mod.ts.
  */
 export const loadPluginModules = (
   files: ReadonlyArray<string>,
+  timeout: Duration.Duration = Duration.seconds(60),
 ): Effect.Effect<ReadonlyArray<AnyPlugin>, PluginError> =>
   Effect.forEach(files, (file) =>
     Effect.gen(function* () {
+      const failed = (detail: string) =>
+        new PluginError({ kind: "custom", name: file, where: file, detail, known: [] });
       const mod = yield* Effect.tryPromise({
         try: () => import(new URL(`file://${file}`).href) as Promise<Record<string, unknown>>,
-        catch: (e) =>
-          new PluginError({
-            kind: "custom",
-            name: file,
-            where: file,
-            detail: `failed to load: ${String(e).split("\n")[0]}`,
-            known: [],
-          }),
-      });
+        catch: (e) => failed(`failed to load: ${importErrorText(e)}`),
+      }).pipe(
+        Effect.timeoutFail({
+          duration: timeout,
+          onTimeout: () =>
+            failed(
+              `did not finish loading within ${
+                Duration.format(timeout)
+              } (a top-level await that never settles?); raise the limit with SCALPEL_PLUGIN_TIMEOUT=<seconds> if it is only slow`,
+            ),
+        }),
+      );
       const exported: unknown[] = Array.isArray(mod.default) ? mod.default : [mod.default];
       const problem = exported.length === 0
         ? "exports an empty list"

@@ -1,128 +1,89 @@
 /**
- * Run directory and model cache on disk. Results are append-only JSON lines, one
- * complete line per finished trial; whole files are written through a temporary
- * file and a rename, so a reader never sees half a file.
+ * Files on disk: whole files are written through a temporary file and a rename (a
+ * reader never sees half a file, and the temporary file is removed when the write
+ * fails); result lines are appended and flushed one at a time.
  * @module
  */
 import { Effect } from "effect";
-import { FileSystem, Path } from "@effect/platform";
-import { createHash } from "node:crypto";
-import { RunDirectoryError } from "./errors.ts";
+import { FileSystem } from "@effect/platform";
+import type { PlatformError } from "@effect/platform/Error";
+import { killPoint } from "./killpoint.ts";
 
-/** Stable JSON: object keys sorted, so equal values hash equally. */
-export const stableJson = (value: unknown): string =>
-  JSON.stringify(
-    value,
-    (_k, v) =>
-      v !== null && typeof v === "object" && !Array.isArray(v)
-        ? Object.fromEntries(
-          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-        )
-        : v,
-  );
-
-/** Hex SHA-256 of the stable JSON of `value`, cut to `length` characters. */
-export const contentHash = (value: unknown, length = 16): string =>
-  createHash("sha256").update(stableJson(value)).digest("hex").slice(0, length);
-
-/** The names of the files in a run directory. */
-export const RUN_FILES = {
-  resolved: "pipeline.resolved.json",
-  results: "results.jsonl",
-  summaryMd: "summary.md",
-  summaryCsv: "summary.csv",
-  summaryJson: "summary.json",
-  reportHtml: "report.html",
-} as const;
-
-const ioError = (dir: string, what: string) => (e: { message: string }) =>
-  new RunDirectoryError({
-    dir,
-    detail: `${what} failed (${e.message})`,
-    fix: "Check the permissions and free space of that directory.",
-  });
-
-/** Write a whole file atomically (temporary file, then rename). */
-export const writeFileAtomic = (file: string, content: string | Uint8Array) =>
+/**
+ * Write a whole file atomically: a temporary file beside it, then a rename. On
+ * failure the temporary file is removed and the target is left as it was.
+ */
+export const writeFileAtomic = (
+  file: string,
+  content: string | Uint8Array,
+): Effect.Effect<void, PlatformError, FileSystem.FileSystem> =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem;
     const tmp = `${file}.tmp-${Deno.pid}`;
-    if (typeof content === "string") yield* fs.writeFileString(tmp, content);
-    else yield* fs.writeFile(tmp, content);
-    yield* fs.rename(tmp, file);
-  }).pipe(Effect.mapError(ioError(file, "writing")));
+    yield* Effect.gen(function* () {
+      if (typeof content === "string") yield* fs.writeFileString(tmp, content);
+      else yield* fs.writeFile(tmp, content);
+      yield* fs.rename(tmp, file);
+    }).pipe(Effect.tapError(() => fs.remove(tmp).pipe(Effect.ignore)));
+  });
 
-/** Append one JSON line and flush it to disk before returning. */
-export const appendLine = (file: string, value: unknown) =>
+/**
+ * Append one line (`text` plus a newline) to `file` and flush it to disk before
+ * returning. The file must end with a newline (or be empty): see `readLines`.
+ */
+export const appendLine = (file: string, text: string): Effect.Effect<void, Error> =>
   Effect.tryPromise({
     try: async () => {
       const f = await Deno.open(file, { append: true, create: true });
       try {
-        const bytes = new TextEncoder().encode(JSON.stringify(value) + "\n");
-        let written = 0;
-        while (written < bytes.length) written += await f.write(bytes.subarray(written));
+        const bytes = new TextEncoder().encode(text + "\n");
+        const half = bytes.length >> 1;
+        await writeAll(f, bytes.subarray(0, half));
+        killPoint("line-write");
+        await writeAll(f, bytes.subarray(half));
         await f.sync();
       } finally {
         f.close();
       }
     },
-    catch: (e) => ioError(file, "appending a result")({ message: String(e) }),
+    catch: (e) => (e instanceof Error ? e : new Error(String(e))),
   });
 
-/** Read the complete lines of a JSONL file; a partial last line (a crash mid-write) is ignored. */
-export const readJsonLines = <A>(file: string) =>
-  Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem;
-    if (!(yield* fs.exists(file))) return [] as A[];
-    const text = yield* fs.readFileString(file);
-    const out: A[] = [];
-    for (const line of text.split("\n")) {
-      if (line.trim() === "") continue;
-      try {
-        out.push(JSON.parse(line) as A);
-      } catch {
-        // a line cut short by a crash: its trial is simply run again
-      }
-    }
-    return out;
-  }).pipe(Effect.mapError(ioError(file, "reading results")));
+const writeAll = async (f: Deno.FsFile, bytes: Uint8Array) => {
+  let written = 0;
+  while (written < bytes.length) written += await f.write(bytes.subarray(written));
+};
+
+/** The complete lines of a text file, and the partial last line cut off it (if any). */
+export interface ReadLines {
+  /** Complete lines with their 1-based line numbers (blank lines left out). */
+  readonly lines: ReadonlyArray<{ readonly number: number; readonly text: string }>;
+  /** Bytes of a last line without its newline (a crash mid-write), removed from the file; 0 when none. */
+  readonly cutBytes: number;
+}
 
 /**
- * Prepare the run directory. A new or empty directory is created; an existing one
- * is accepted only when it holds a run of the very same resolved pipeline (then
- * finished trials are kept and skipped). Returns the keys already finished.
+ * Read the lines of an append-only file. A last line without its newline was cut
+ * short by a crash: it is removed from the file (so that the next append starts on a
+ * fresh line) and reported in `cutBytes`. A missing file has no lines.
  */
-export const openRunDirectory = (dir: string, resolvedJsonText: string) =>
-  Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem;
-    const path = yield* Path.Path;
-    const resolvedFile = path.join(dir, RUN_FILES.resolved);
-    if (yield* fs.exists(dir)) {
-      const entries = yield* fs.readDirectory(dir);
-      if (entries.length > 0) {
-        if (!entries.includes(RUN_FILES.resolved)) {
-          return yield* new RunDirectoryError({
-            dir,
-            detail: "exists and is not a scalpel run directory",
-            fix: "Choose another --out directory, or empty this one.",
-          });
-        }
-        const previous = JSON.parse(yield* fs.readFileString(resolvedFile));
-        const current = JSON.parse(resolvedJsonText);
-        if (stableJson(previous.pipeline) !== stableJson(current.pipeline)) {
-          return yield* new RunDirectoryError({
-            dir,
-            detail:
-              "holds a run of a different pipeline (its pipeline.resolved.json differs), so results would not be comparable",
-            fix: "Choose another --out directory, or delete this one to start over.",
-          });
-        }
+export const readLines = (file: string): Effect.Effect<ReadLines, Error> =>
+  Effect.tryPromise({
+    try: async () => {
+      let bytes: Uint8Array;
+      try {
+        bytes = await Deno.readFile(file);
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) return { lines: [], cutBytes: 0 };
+        throw e;
       }
-    }
-    yield* fs.makeDirectory(dir, { recursive: true });
-    yield* writeFileAtomic(resolvedFile, resolvedJsonText);
-    return path.join(dir, RUN_FILES.results);
-  }).pipe(
-    Effect.catchTag("BadArgument", (e) => Effect.fail(ioError(dir, "preparing")(e))),
-    Effect.catchTag("SystemError", (e) => Effect.fail(ioError(dir, "preparing")(e))),
-  );
+      const end = bytes.lastIndexOf(0x0a) + 1; // 0 when there is no newline at all
+      const cutBytes = bytes.length - end;
+      if (cutBytes > 0) await Deno.truncate(file, end);
+      const text = new TextDecoder("utf-8", { fatal: false }).decode(bytes.subarray(0, end));
+      const lines = text.split("\n").slice(0, -1).map((t, i) => ({ number: i + 1, text: t }))
+        .filter((l) => l.text.trim() !== "");
+      return { lines, cutBytes };
+    },
+    catch: (e) => (e instanceof Error ? e : new Error(String(e))),
+  });

@@ -43,6 +43,21 @@ export interface TrainSettings {
   readonly onEpoch?: (epoch: number, meanLoss: number) => Effect.Effect<void, TrainingError>;
 }
 
+/**
+ * Where a training run stands after some epochs: enough to continue it later (another
+ * call of `train` with `resume`) with exactly the results of running straight through.
+ * Plain data, independent of any live tensor.
+ */
+export interface TrainState {
+  /** Epochs done. */
+  readonly epoch: number;
+  /** Adam state per variable name. */
+  readonly slots: ReadonlyMap<string, { readonly m: Float32Array; readonly v: Float32Array; readonly step: number }>;
+  readonly epochLosses: ReadonlyArray<number>;
+  readonly multipliersByEpoch: ReadonlyArray<ReadonlyMap<string, number>>;
+  readonly stepsByVariable: ReadonlyMap<string, number>;
+}
+
 /** What a training run did. */
 export interface TrainReport {
   readonly epochLosses: ReadonlyArray<number>;
@@ -50,74 +65,107 @@ export interface TrainReport {
   readonly stepsByVariable: ReadonlyMap<string, number>;
   /** The multipliers used in each epoch. */
   readonly multipliersByEpoch: ReadonlyArray<ReadonlyMap<string, number>>;
+  /** Set when the run stopped at `stopAfter` before its last epoch: where to continue from. */
+  readonly paused?: TrainState;
 }
 
-/**
- * Train `model` on `data` in place. Only variables with a positive multiplier in an
- * epoch are differentiated and updated in that epoch.
- */
-export const train = (
-  model: Model,
-  data: Split,
-  settings: TrainSettings,
-): Effect.Effect<TrainReport, TrainingError> =>
-  Effect.gen(function* () {
-    const slots = new Map<string, AdamSlot>();
-    const steps = new Map<string, number>(model.params.map((p) => [p.name, 0]));
-    const losses: number[] = [];
-    const used: Array<ReadonlyMap<string, number>> = [];
-    try {
-      for (let epoch = 0; epoch < settings.epochs; epoch++) {
-        let mult: ReadonlyMap<string, number>;
-        try {
-          mult = settings.multipliers(epoch, losses);
-        } catch (e) {
-          return yield* new TrainingError({
-            what: settings.what,
-            detail: `choosing the layers to train for epoch ${epoch + 1} failed: ${
-              e instanceof Error ? e.message : String(e)
-            }`,
-            fix: "Check the selection's options against the model's layer groups.",
-          });
-        }
-        used.push(mult);
-        const active: NamedVariable[] = model.params.filter((p) => (mult.get(p.name) ?? 0) > 0);
-        const order = settings.rng.permutation(data.count);
-        const pass = active.length > 0 ? passFor(model, data, active, settings) : undefined;
-        let lossSum = 0;
-        let batches = 0;
-        if (pass) {
-          for (let start = 0; start < data.count; start += settings.batchSize) {
-            const idx = order.subarray(start, Math.min(start + settings.batchSize, data.count));
-            // A batch of one breaks batch-norm statistics; skip a trailing singleton in train mode.
-            if (idx.length < 2 && settings.batchNormMode === "train") continue;
-            const loss = step(model, pass, data, idx, active, mult, slots, settings);
-            if (!Number.isFinite(loss)) {
-              return yield* new TrainingError({
-                what: settings.what,
-                detail: `the loss became ${loss} at epoch ${epoch + 1}, batch ${
-                  batches + 1
-                } (learning rate ${settings.learningRate})`,
-                fix: "Lower the learning rate (or remove it from the grid) or check the data for NaN values.",
-              });
-            }
-            for (const p of active) steps.set(p.name, (steps.get(p.name) ?? 0) + 1);
-            lossSum += loss;
-            batches++;
-          }
-        }
-        const meanLoss = batches > 0 ? lossSum / batches : NaN;
-        losses.push(meanLoss);
-        if (settings.onEpoch) yield* settings.onEpoch(epoch, meanLoss);
-      }
-    } finally {
+/** Adam slots of one training run, released when its scope closes (on every exit path). */
+const adamSlots = Effect.acquireRelease(
+  Effect.sync(() => new Map<string, AdamSlot>()),
+  (slots) =>
+    Effect.sync(() => {
       for (const s of slots.values()) {
         s.m.dispose();
         s.v.dispose();
       }
+    }),
+);
+
+/** Slots holding a saved Adam state (for a resumed run). */
+const restoreSlots = (slots: Map<string, AdamSlot>, model: Model, saved: TrainState["slots"]) => {
+  for (const p of model.params) {
+    const s = saved.get(p.name);
+    if (!s) continue;
+    const variable = (data: Float32Array) => {
+      const t = tf.tensor(data, p.variable.shape);
+      const v = tf.variable(t, false);
+      t.dispose();
+      return v;
+    };
+    slots.set(p.name, { m: variable(s.m), v: variable(s.v), step: s.step });
+  }
+};
+
+/**
+ * Train `model` on `data` in place. Only variables with a positive multiplier in an
+ * epoch are differentiated and updated in that epoch. With `resume` it continues a
+ * run that `stopAfter` paused (the model must hold the weights it had then).
+ */
+export const train = (
+  model: Model,
+  data: Split,
+  settings: TrainSettings & {
+    /** Continue from this state (the batch order stream is replayed to its position). */
+    readonly resume?: TrainState;
+    /** Stop once this many epochs are done (fewer than `epochs`), and report where to continue from. */
+    readonly stopAfter?: number;
+  },
+): Effect.Effect<TrainReport, TrainingError> =>
+  Effect.gen(function* () {
+    const slots = yield* adamSlots;
+    const start = settings.resume;
+    if (start) restoreSlots(slots, model, start.slots);
+    const steps = new Map<string, number>(model.params.map((p) => [p.name, start?.stepsByVariable.get(p.name) ?? 0]));
+    const losses: number[] = [...(start?.epochLosses ?? [])];
+    const used: Array<ReadonlyMap<string, number>> = [...(start?.multipliersByEpoch ?? [])];
+    const first = start?.epoch ?? 0;
+    // the batch order stream draws one permutation per epoch: replay the epochs already done
+    for (let e = 0; e < first; e++) settings.rng.permutation(data.count);
+    const last = Math.min(settings.epochs, settings.stopAfter ?? settings.epochs);
+    for (let epoch = first; epoch < last; epoch++) {
+      // a selector that throws is a plugin failure: the trial's error boundary names it
+      const mult = settings.multipliers(epoch, losses);
+      used.push(mult);
+      const active: NamedVariable[] = model.params.filter((p) => (mult.get(p.name) ?? 0) > 0);
+      const order = settings.rng.permutation(data.count);
+      const pass = active.length > 0 ? passFor(model, data, active, settings) : undefined;
+      let lossSum = 0;
+      let batches = 0;
+      if (pass) {
+        for (let start = 0; start < data.count; start += settings.batchSize) {
+          const idx = order.subarray(start, Math.min(start + settings.batchSize, data.count));
+          // A batch of one breaks batch-norm statistics; skip a trailing singleton in train mode.
+          if (idx.length < 2 && settings.batchNormMode === "train") continue;
+          const loss = step(model, pass, data, idx, active, mult, slots, settings);
+          if (!Number.isFinite(loss)) {
+            return yield* new TrainingError({
+              what: settings.what,
+              detail: `the loss became ${loss} at epoch ${epoch + 1}, batch ${
+                batches + 1
+              } (learning rate ${settings.learningRate})`,
+              fix: "Lower the learning rate (or remove it from the grid) or check the data for NaN values.",
+            });
+          }
+          for (const p of active) steps.set(p.name, (steps.get(p.name) ?? 0) + 1);
+          lossSum += loss;
+          batches++;
+        }
+      }
+      const meanLoss = batches > 0 ? lossSum / batches : NaN;
+      losses.push(meanLoss);
+      if (settings.onEpoch) yield* settings.onEpoch(epoch, meanLoss);
     }
-    return { epochLosses: losses, stepsByVariable: steps, multipliersByEpoch: used };
-  });
+    const report = { epochLosses: losses, stepsByVariable: steps, multipliersByEpoch: used };
+    if (last >= settings.epochs) return report;
+    const saved = new Map(
+      [...slots].map(([name, s]) => [name, {
+        m: s.m.dataSync() as Float32Array,
+        v: s.v.dataSync() as Float32Array,
+        step: s.step,
+      }]),
+    );
+    return { ...report, paused: { epoch: last, slots: saved, ...report } };
+  }).pipe(Effect.scoped);
 
 /** Where a training step's forward pass starts: the images, or cached activations of a frozen prefix. */
 interface Pass {

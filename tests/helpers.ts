@@ -8,7 +8,7 @@ import { NodeContext } from "@effect/platform-node";
 import { initBackend } from "../core/backend.ts";
 import { registryLayer } from "../core/registry.ts";
 import { type Rng, rngFor, type StreamPath } from "../core/random.ts";
-import { parseIdx } from "../core/idx.ts";
+import { parseIdx } from "../core/io/idx.ts";
 import type { Dataset, Split } from "../core/dataset.ts";
 import { builtinPlugins } from "../plugins/index.ts";
 

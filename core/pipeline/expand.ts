@@ -4,7 +4,7 @@
  * position, so adding a trial never changes another's key.
  * @module
  */
-import { contentHash } from "../store.ts";
+import { contentHash } from "../hash.ts";
 import { refJson, type ResolvedPipeline } from "./load.ts";
 
 /** One unit of work: fine-tune from the pre-trained weights and evaluate. */

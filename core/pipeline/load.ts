@@ -17,7 +17,11 @@ import {
   Registry,
   type Resolved,
   resolveRef,
+  shadowing,
 } from "../registry.ts";
+import { stableJson } from "../hash.ts";
+import { DEFAULT_MAX_TRIALS } from "./estimate.ts";
+import { pluginTimeout } from "./make.ts";
 import { type PipelineFile, PipelineSchema } from "./schema.ts";
 import { type PluginKind, pluginKinds } from "../plugin.ts";
 
@@ -33,6 +37,12 @@ export interface ResolvedPipeline {
   readonly evaluators: ReadonlyArray<Resolved<"evaluator">>;
 }
 
+/** The largest pipeline file read (a pipeline file describes a grid; it does not list one). */
+export const MAX_PIPELINE_BYTES = 1024 * 1024;
+
+/** The most alias expansions a YAML pipeline file may use (a nested-alias "bomb" would exhaust memory). */
+export const MAX_YAML_ALIASES = 100;
+
 /** Parse YAML (a superset of JSON) text, naming line and column on error. */
 export const parseText = (file: string, text: string): Effect.Effect<unknown, PipelineFileError> => {
   const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
@@ -45,7 +55,63 @@ export const parseText = (file: string, text: string): Effect.Effect<unknown, Pi
       }),
     );
   }
-  return Effect.succeed(doc.toJS());
+  return Effect.try({
+    try: () => doc.toJS({ maxAliasCount: MAX_YAML_ALIASES }) as unknown,
+    catch: (e) =>
+      new PipelineFileError({
+        file,
+        detail: `  ${(e instanceof Error ? e.message : String(e)).split("\n")[0]}` +
+          (/alias/i.test(String(e))
+            ? ` (at most ${MAX_YAML_ALIASES} alias expansions: write the repeated part out, or use fewer nested aliases)`
+            : ""),
+      }),
+  });
+};
+
+/** Limits of `loadPipeline`. */
+export interface LoadLimits {
+  /** The largest grid accepted (default {@link DEFAULT_MAX_TRIALS}; `--max-trials`). */
+  readonly maxTrials?: number;
+}
+
+/** Two entries of a list that are the same (refs compared as resolved JSON), as `path: … the same as …`. */
+const duplicateOf = <A>(items: ReadonlyArray<A>, keyOf: (a: A) => string): [number, number] | undefined => {
+  const first = new Map<string, number>();
+  for (let i = 0; i < items.length; i++) {
+    const k = keyOf(items[i]);
+    const j = first.get(k);
+    if (j !== undefined) return [j, i];
+    first.set(k, i);
+  }
+  return undefined;
+};
+
+/** Why the grid of `p` is refused (duplicates, too many trials), or undefined. */
+const gridProblem = (p: ResolvedPipeline, maxTrials: number): string | undefined => {
+  const lrs = p.settings.finetune.learningRates;
+  const lr = duplicateOf(lrs, String);
+  if (lr) {
+    return `  finetune.learningRates[${lr[1]}]: ${lrs[lr[1]]} is listed twice (also at [${lr[0]}]); ` +
+      "each learning rate would run twice under one trial key: list it once";
+  }
+  for (
+    const [key, refs] of [["shifts", p.shifts], ["selections", p.selections], ["evaluators", p.evaluators]] as const
+  ) {
+    const d = duplicateOf<Resolved>(refs, (r) => stableJson(refJson(r)));
+    if (d) {
+      const [a, b] = [refs[d[0]], refs[d[1]]];
+      const where = a.path === b.path ? `${b.path} (two points of its grid)` : `${b.path} (the same as ${a.path})`;
+      return `  ${where}: ${key === "evaluators" ? "an evaluator" : key === "shifts" ? "a shift" : "a selection"} ` +
+        `listed twice, ${JSON.stringify(refJson(b))}; it would run twice under one trial key: list it once`;
+    }
+  }
+  const trials = p.shifts.length * p.selections.length * p.settings.seeds * lrs.length;
+  if (trials > maxTrials) {
+    return `  the grid has ${p.shifts.length} shift(s) × ${p.selections.length} selection(s) × ${p.settings.seeds} ` +
+      `seed(s) × ${lrs.length} learning rate(s) = ${trials.toLocaleString("en-US")} trials, more than the limit of ` +
+      `${maxTrials.toLocaleString("en-US")}; make the grid smaller, or raise the limit with --max-trials`;
+  }
+  return undefined;
 };
 
 /** The plugin reference as JSON for pipeline.resolved.json. */
@@ -55,10 +121,22 @@ export const refJson = (r: Resolved): Record<string, unknown> => ({ [r.kind]: r.
 export const loadPipeline = (
   file: string,
   overrides: Partial<Pick<PipelineFile, "seed" | "backend">> = {},
+  limits: LoadLimits = {},
 ): Effect.Effect<ResolvedPipeline, PipelineFileError | PluginError, FileSystem.FileSystem | Path.Path | Registry> =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem;
     const path = yield* Path.Path;
+    const size = yield* fs.stat(file).pipe(Effect.map((st) => Number(st.size)), Effect.orElseSucceed(() => 0));
+    if (size > MAX_PIPELINE_BYTES) {
+      return yield* new PipelineFileError({
+        file,
+        detail:
+          `  the file has ${size.toLocaleString("en-US")} bytes, more than ${
+            MAX_PIPELINE_BYTES.toLocaleString("en-US")
+          }: ` +
+          "a pipeline file describes a grid (lists of shifts, selections, learning rates), it does not list every trial",
+      });
+    }
     const text = yield* fs.readFileString(file).pipe(
       Effect.mapError((e) =>
         new PipelineFileError({
@@ -78,8 +156,11 @@ export const loadPipeline = (
     const settings = { ...(yield* decodeOrFail(PipelineSchema, file, raw)), ...overrides };
     const base = yield* Registry;
     const dir = path.dirname(path.resolve(file));
-    const custom = yield* loadPluginModules(settings.plugins.map((p) => path.resolve(dir, p)));
-    const table = makeTable([...pluginKinds.flatMap((k) => base.list(k)), ...custom]);
+    const custom = yield* loadPluginModules(settings.plugins.map((p) => path.resolve(dir, p)), pluginTimeout());
+    const builtins = pluginKinds.flatMap((k) => base.list(k));
+    const shadow = shadowing(builtins, custom);
+    if (shadow) return yield* shadow;
+    const table = makeTable([...builtins, ...custom]);
     type Ref = string | Readonly<Record<string, unknown>>;
     const one = <K extends PluginKind>(kind: K, ref: Ref, at: ReadonlyArray<PropertyKey>) =>
       resolveRef(table, file, kind, ref, at);
@@ -110,6 +191,8 @@ export const loadPipeline = (
       selections: yield* many("selector", settings.selections, "selections"),
       evaluators: yield* many("evaluator", settings.evaluators, "evaluators"),
     };
+    const problem = gridProblem(resolved, limits.maxTrials ?? DEFAULT_MAX_TRIALS);
+    if (problem) return yield* new PipelineFileError({ file, detail: problem });
     return resolved;
   });
 

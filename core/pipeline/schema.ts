@@ -7,19 +7,31 @@
 import { JSONSchema, ParseResult, Schema } from "effect";
 import { backendChoices } from "../backend.ts";
 
-/** A reference to a plugin: its name alone, or `{ <kind>: name, options: {...} }`. */
-const pluginRef = <K extends string>(kind: K) =>
+/**
+ * A plugin's options: decoded later by the plugin's own schema. In the JSON Schema an object (what every built-in
+ * plugin takes) rather than effect's `unknown`, whose fixed `$id`, repeated once per plugin kind, makes the
+ * document ambiguous to validators such as ajv.
+ */
+const PluginOptions = Schema.Unknown.annotations({
+  jsonSchema: { type: "object", description: "The plugin's options (`scalpel plugins` lists them)." },
+});
+
+/**
+ * A reference to a plugin: its name alone, or `{ <kind>: name, options: {...} }`.
+ * `what` says what the plugin is for; the accepted forms are appended.
+ */
+const pluginRef = <K extends string>(kind: K, what = `${/^[aeiou]/.test(kind) ? "An" : "A"} ${kind} plugin`) =>
   Schema.Union(
     Schema.String,
     Schema.Struct(
-      { [kind]: Schema.String, options: Schema.optional(Schema.Unknown) } as
+      { [kind]: Schema.String, options: Schema.optional(PluginOptions) } as
         & {
           [P in K]: typeof Schema.String;
         }
-        & { options: Schema.optional<typeof Schema.Unknown> },
+        & { options: Schema.optional<typeof PluginOptions> },
     ),
   ).annotations({
-    description: `a ${kind} plugin: its name, or { ${kind}: name, options: {...} }`,
+    description: `${what}: its name, or { ${kind}: name, options: {...} }.`,
   });
 
 const PositiveInt = Schema.Int.pipe(Schema.positive());
@@ -27,86 +39,214 @@ const PositiveNumber = Schema.Number.pipe(Schema.positive(), Schema.finite());
 
 /** Budget for pre-training the source model. */
 export const PretrainSchema = Schema.Struct({
-  /** Passes over the source training examples. */
-  epochs: Schema.optionalWith(PositiveInt, { default: () => 2 }),
-  batchSize: Schema.optionalWith(PositiveInt, { default: () => 64 }),
-  learningRate: Schema.optionalWith(PositiveNumber, { default: () => 1e-3 }),
-  /** Use this many source training examples (a seeded sample); all when absent. */
-  examples: Schema.optional(PositiveInt),
+  epochs: Schema.optionalWith(
+    PositiveInt.annotations({ description: "Passes over the source training examples when pre-training." }),
+    { default: () => 2 },
+  ),
+  batchSize: Schema.optionalWith(
+    PositiveInt.annotations({ description: "Examples per pre-training batch." }),
+    { default: () => 64 },
+  ),
+  learningRate: Schema.optionalWith(
+    PositiveNumber.annotations({ description: "Adam learning rate of pre-training." }),
+    { default: () => 1e-3 },
+  ),
+  examples: Schema.optional(PositiveInt.annotations({
+    description: "Pre-train on this many source training examples (a seeded sample); on all of them when absent.",
+  })),
 });
 
 /** Sizes of the target splits. */
 export const TargetSchema = Schema.Struct({
-  /** Labelled target examples used for fine-tuning (stratified sample of the target train split). */
-  train: Schema.optionalWith(PositiveInt, { default: () => 800 }),
-  /** Labelled target examples used to choose the learning rate and epoch (disjoint from train). */
-  val: Schema.optionalWith(PositiveInt, { default: () => 200 }),
-  /** Held-out target test examples (from the target test split, never used to choose anything). */
-  test: Schema.optionalWith(PositiveInt, { default: () => 2000 }),
+  train: Schema.optionalWith(
+    PositiveInt.annotations({
+      description: "Labelled target examples used for fine-tuning (a stratified sample of the target train split).",
+    }),
+    { default: () => 800 },
+  ),
+  val: Schema.optionalWith(
+    PositiveInt.annotations({
+      description: "Labelled target examples used to choose the learning rate and epoch (disjoint from train).",
+    }),
+    { default: () => 200 },
+  ),
+  test: Schema.optionalWith(
+    PositiveInt.annotations({
+      description: "Held-out target test examples (from the target test split, never used to choose anything).",
+    }),
+    { default: () => 2000 },
+  ),
 });
 
 /** Fine-tuning settings; the learning rate and epoch count are chosen on target validation. */
 export const FinetuneSchema = Schema.Struct({
-  /** Maximum epochs; the epoch with the best validation score is the one reported. */
-  epochs: Schema.optionalWith(PositiveInt, { default: () => 10 }),
-  batchSize: Schema.optionalWith(PositiveInt, { default: () => 32 }),
-  /** Learning-rate grid (one trial each). */
-  learningRates: Schema.optionalWith(Schema.NonEmptyArray(PositiveNumber), {
-    default: () => [1e-2, 1e-3, 1e-4] as const,
-  }),
-  /**
-   * Frozen-prefix caching: compute the activations of the frozen layers before the first
-   * trained group once per target split, instead of at every step (same results; off
-   * only to compare or to save memory).
-   */
-  prefixCache: Schema.optionalWith(Schema.Boolean, { default: () => true }),
+  epochs: Schema.optionalWith(
+    PositiveInt.annotations({
+      description: "Maximum fine-tuning epochs; the epoch with the best validation score is the one reported.",
+    }),
+    { default: () => 10 },
+  ),
+  batchSize: Schema.optionalWith(
+    PositiveInt.annotations({ description: "Examples per fine-tuning batch." }),
+    { default: () => 32 },
+  ),
+  learningRates: Schema.optionalWith(
+    Schema.NonEmptyArray(PositiveNumber).annotations({
+      description: "Learning-rate grid (one trial each; the best one is chosen on target validation).",
+    }),
+    { default: () => [1e-2, 1e-3, 1e-4] as const },
+  ),
+  prefixCache: Schema.optionalWith(
+    Schema.Boolean.annotations({
+      description: "Compute the frozen layers' activations once per target split instead of at every step " +
+        "(same results; turn off only to compare or to save memory).",
+    }),
+    { default: () => true },
+  ),
 });
 
 /** The whole pipeline file. */
 export const PipelineSchema = Schema.Struct({
-  /** Name of the study (used for the default run directory). */
-  name: Schema.optionalWith(Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9._-]+$/)), {
-    default: () => "pipeline",
-  }),
-  description: Schema.optional(Schema.String),
-  /** Root seed: every random stream derives from it. */
-  seed: Schema.optionalWith(Schema.Int.pipe(Schema.nonNegative()), { default: () => 0 }),
-  /** Fine-tuning seeds per shift × selection × learning rate (mean ± standard error over them). */
-  seeds: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 100)), { default: () => 1 }),
-  backend: Schema.optionalWith(Schema.Literal(...backendChoices), { default: () => "wasm" as const }),
-  /** Save each trial's fine-tuned weights (at the chosen epoch) to `<run>/models/<trial key>.weights`. */
-  save: Schema.optionalWith(Schema.Boolean, { default: () => false }),
-  /** Custom plugin modules (paths relative to the pipeline file). */
-  plugins: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
-  dataset: pluginRef("dataset"),
-  /** The network: a model plugin (a zoo architecture pre-trained on the source domain). Give this or `source`. */
-  model: Schema.optional(pluginRef("model")),
-  /**
-   * A pre-trained TensorFlow.js LayersModel to start from instead (`load`: its model.json, relative to the
-   * pipeline file; `groups`: layer-name patterns per layer group, input side first). Shorthand for
-   * `model: { model: tfjs-layers, options: { path, groups } }`.
-   */
-  source: Schema.optional(Schema.Struct({
-    load: Schema.String,
-    groups: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Array(Schema.String) })),
-    /** Fine-tuned weights saved by a run (`save: true`), applied on top (relative to the pipeline file). */
-    weights: Schema.optional(Schema.String),
+  name: Schema.optionalWith(
+    Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9._-]+$/)).annotations({
+      description: "Name of the study (letters, digits, . _ -), used for the default run directory.",
+    }),
+    { default: () => "pipeline" },
+  ),
+  description: Schema.optional(Schema.String.annotations({
+    description: "Free-form description of the study, recorded in the run's pipeline.resolved.json.",
   })),
-  pretrain: Schema.optionalWith(PretrainSchema, { default: () => Schema.decodeSync(PretrainSchema)({}) }),
-  target: Schema.optionalWith(TargetSchema, { default: () => Schema.decodeSync(TargetSchema)({}) }),
-  finetune: Schema.optionalWith(FinetuneSchema, { default: () => Schema.decodeSync(FinetuneSchema)({}) }),
-  shifts: Schema.NonEmptyArray(pluginRef("shift")),
-  selections: Schema.NonEmptyArray(pluginRef("selector")),
-  evaluators: Schema.optionalWith(Schema.NonEmptyArray(pluginRef("evaluator")), {
-    default: () => ["accuracy"] as const,
+  seed: Schema.optionalWith(
+    Schema.Int.pipe(Schema.nonNegative()).annotations({
+      description: "Root seed: every random stream derives from it.",
+    }),
+    { default: () => 0 },
+  ),
+  seeds: Schema.optionalWith(
+    Schema.Int.pipe(Schema.between(1, 100)).annotations({
+      description:
+        "Fine-tuning seeds per shift × selection × learning rate (results are mean ± standard error over them).",
+    }),
+    { default: () => 1 },
+  ),
+  backend: Schema.optionalWith(
+    Schema.Literal(...backendChoices).annotations({
+      description: "Tensor backend: wasm (XNNPACK), cpu (pure JS, slow reference), node (tfjs-node, when its " +
+        "native binding loads) or auto (node if it loads, else wasm).",
+    }),
+    { default: () => "wasm" as const },
+  ),
+  save: Schema.optionalWith(
+    Schema.Boolean.annotations({
+      description: "Save each trial's fine-tuned weights (at the chosen epoch) to `<run>/models/<trial key>.weights`.",
+    }),
+    { default: () => false },
+  ),
+  plugins: Schema.optionalWith(
+    Schema.Array(Schema.String).annotations({
+      description: "Custom plugin modules (paths relative to the pipeline file).",
+    }),
+    { default: () => [] },
+  ),
+  dataset: pluginRef("dataset", "The base dataset (train and test splits) that every shift starts from"),
+  model: Schema.optional(
+    pluginRef("model", "The network, pre-trained on the source domain (give this or `source`); a model plugin"),
+  ),
+  source: Schema.optional(
+    Schema.Struct({
+      load: Schema.String.annotations({
+        description: "The LayersModel's model.json (weight files beside it), relative to the pipeline file.",
+      }),
+      groups: Schema.optional(
+        Schema.Record({ key: Schema.String, value: Schema.Array(Schema.String) }).annotations({
+          description: "Layer-name patterns (globs or /regex/) per layer group, input side first; the last group is " +
+            "the head.",
+        }),
+      ),
+      weights: Schema.optional(Schema.String.annotations({
+        description:
+          "Fine-tuned weights saved by a run (`save: true`), applied on top (relative to the pipeline file).",
+      })),
+    }).annotations({
+      description: "A pre-trained TensorFlow.js LayersModel to start from instead of `model` " +
+        "(shorthand for `model: { model: tfjs-layers, options: { path, groups } }`).",
+    }),
+  ),
+  pretrain: Schema.optionalWith(
+    PretrainSchema.annotations({
+      description: "Budget for pre-training the source model (not used when the model is loaded pre-trained).",
+    }),
+    { default: () => Schema.decodeSync(PretrainSchema)({}) },
+  ),
+  target: Schema.optionalWith(
+    TargetSchema.annotations({ description: "Sizes of the target splits, in examples." }),
+    { default: () => Schema.decodeSync(TargetSchema)({}) },
+  ),
+  finetune: Schema.optionalWith(
+    FinetuneSchema.annotations({
+      description: "Fine-tuning settings; the learning rate and epoch are chosen on target validation.",
+    }),
+    { default: () => Schema.decodeSync(FinetuneSchema)({}) },
+  ),
+  shifts: Schema.NonEmptyArray(pluginRef("shift")).annotations({
+    description: "The distribution shifts to study, each giving a source and a target domain (a list of names " +
+      "or severities in a shift's options expands into one shift per value).",
   }),
+  selections: Schema.NonEmptyArray(pluginRef("selector")).annotations({
+    description: "The layer selections to compare: selectors that decide which layers fine-tuning trains.",
+  }),
+  evaluators: Schema.optionalWith(
+    Schema.NonEmptyArray(pluginRef("evaluator")).annotations({
+      description: "Metrics of each trial on target validation and test; the first number of the first one ranks " +
+        "trials on validation.",
+    }),
+    { default: () => ["accuracy"] as const },
+  ),
 });
 
 /** A decoded pipeline file (plugin options not yet decoded). */
 export type PipelineFile = typeof PipelineSchema.Type;
 
-/** The JSON Schema of the pipeline file, for editors. */
-export const pipelineJsonSchema = (): object => JSONSchema.make(Schema.encodedSchema(PipelineSchema));
+/**
+ * The JSON Schema of the pipeline file, for editors: what a YAML/JSON file may contain, with each field's
+ * description and constraints (integer, bounds, pattern). Made from PipelineSchema itself, not from
+ * `Schema.encodedSchema(PipelineSchema)`: that drops every refinement, and with it the descriptions annotated on
+ * them and the integer/bound constraints. JSONSchema.make renders a struct with defaults by its encoded side
+ * (those fields optional) and copies each field's description over from the decoded side.
+ */
+export const pipelineJsonSchema = (): object => inlineDefinitions(JSONSchema.make(PipelineSchema));
+
+/**
+ * The schema with its non-recursive `$defs` (effect's `Int`) inlined and the `allOf` wrappers this leaves redundant
+ * removed: draft-07 ignores the siblings of a `$ref` (where JSONSchema.make puts a refined integer's bounds and
+ * description), and the result reads more plainly.
+ */
+const inlineDefinitions = (schema: object): object => {
+  const { $defs = {}, ...rest } = schema as { $defs?: Record<string, unknown> };
+  let kept = false;
+  const walk = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(walk);
+    if (typeof value !== "object" || value === null) return value;
+    let node: Record<string, unknown> = Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v)]));
+    if (typeof node.$ref === "string") {
+      const name = node.$ref.replace(/^#\/\$defs\//, "").replace(/~1/g, "/").replace(/~0/g, "~");
+      const def = $defs[name];
+      if (def !== undefined && !JSON.stringify(def).includes('"$ref"')) {
+        const { $ref: _, ...siblings } = node;
+        node = { ...(def as object), ...siblings };
+      } else kept = true;
+    }
+    const { allOf, ...annotations } = node;
+    if (Array.isArray(allOf) && allOf.length === 1 && typeof allOf[0] === "object" && allOf[0] !== null) {
+      const inner = allOf[0] as Record<string, unknown>;
+      // JSONSchema.make wraps a node in allOf to annotate it again with what it already says
+      if (Object.entries(annotations).every(([k, v]) => JSON.stringify(inner[k]) === JSON.stringify(v))) return inner;
+    }
+    return node;
+  };
+  const out = walk(rest) as Record<string, unknown>;
+  return kept ? { ...out, $defs } : out;
+};
 
 /** Render a parse path as `shifts[1].options.severity`. */
 export const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
@@ -115,19 +255,60 @@ export const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
     "",
   );
 
+/** Edit distance of two short strings (for "did you mean"). */
+const distance = (a: string, b: string): number => {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return row[b.length];
+};
+
+const LITERAL = /^Expected ("[^"]*"|-?\d[\d.e+-]*|true|false|null), actual (.*)$/s;
+
+/**
+ * The issues of one path as lines: many "Expected <literal>" alternatives (an enum such
+ * as the corruption names) become one line listing them, with the closest as a
+ * suggestion; the long type dumps of other alternatives beside it are dropped.
+ */
+const pathLines = (path: string, messages: ReadonlyArray<string>): string[] => {
+  const literals = messages.map((m) => LITERAL.exec(m)).filter((m): m is RegExpExecArray => m !== null);
+  if (literals.length < 3) return messages.map((m) => `  ${path}: ${m}`);
+  const names = literals.map((m) => m[1]);
+  const actual = literals[0][2];
+  const unquoted = (x: string) => x.replace(/^"|"$/g, "");
+  const closest = names.reduce((best, n) =>
+    distance(unquoted(n), unquoted(actual)) < distance(unquoted(best), unquoted(actual)) ? n : best
+  );
+  const near = distance(unquoted(closest), unquoted(actual)) <= Math.max(2, unquoted(actual).length / 3);
+  const others = messages.filter((m) => !LITERAL.test(m) && m.length <= 160);
+  return [
+    `  ${path}: ${actual} is not one of the ${names.length} accepted values: ${names.map(unquoted).join(", ")}` +
+    (near ? ` (did you mean ${closest}?)` : ""),
+    ...others.map((m) => `  ${path}: ${m}`),
+  ];
+};
+
 /** One line per issue: `path: message`. */
 export const formatParseError = (error: ParseResult.ParseError, prefix: ReadonlyArray<PropertyKey> = []): string => {
   const issues = ParseResult.ArrayFormatter.formatErrorSync(error);
   const key = (path: ReadonlyArray<PropertyKey>) => path.map(String).join("\u0000");
-  const explained = new Set(
-    issues.filter((i) => !/^Expected undefined, actual/.test(i.message)).map((i) => key(i.path)),
-  );
-  return issues
-    // an optional field reports "Expected undefined" beside the real reason: keep the real one
-    .filter((i) => !(/^Expected undefined, actual/.test(i.message) && explained.has(key(i.path))))
-    .map((issue) => {
-      const path = formatPath([...prefix, ...issue.path]);
-      return `  ${path === "" ? "(top level)" : path}: ${issue.message}`;
-    })
-    .join("\n");
+  const real = issues.filter((i) => !/^Expected undefined, actual/.test(i.message)).map((i) => key(i.path));
+  // an optional field reports "Expected undefined" beside the real reason (at its path or below it): keep the real one
+  const explained = (path: ReadonlyArray<PropertyKey>) =>
+    real.some((k) => k === key(path) || k.startsWith(key(path) + "\u0000") || path.length === 0);
+  const kept = issues.filter((i) => !(/^Expected undefined, actual/.test(i.message) && explained(i.path)));
+  const byPath = new Map<string, string[]>();
+  for (const issue of kept) {
+    const path = formatPath([...prefix, ...issue.path]);
+    const shown = path === "" ? "(top level)" : path;
+    byPath.set(shown, [...(byPath.get(shown) ?? []), issue.message]);
+  }
+  return [...byPath].flatMap(([path, messages]) => pathLines(path, messages)).join("\n");
 };

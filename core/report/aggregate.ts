@@ -3,7 +3,7 @@
  * validation score, then mean ± standard error of the test metrics over seeds.
  * @module
  */
-import type { ResultLine } from "../results.ts";
+import type { FailedLine, ResultLine } from "../results.ts";
 
 /** Mean and standard error of a sample (SE = sample std / √n; undefined for n < 2). */
 export const meanAndStandardError = (
@@ -46,6 +46,8 @@ export interface Cell {
   >;
   /** True for the best selection of its shift (highest mean of the ranking metric). */
   readonly best: boolean;
+  /** Trials of this cell that failed (their seeds and learning rates are missing from the mean). */
+  readonly failed: number;
 }
 
 /** The aggregated table, shifts and selections in pipeline order. */
@@ -58,7 +60,8 @@ export interface Summary {
 
 /**
  * Aggregate result lines. `metric` ranks learning rates on validation and marks
- * the best selection; `shifts` / `selections` fix the order.
+ * the best selection; `shifts` / `selections` fix the order. `failed` lines are
+ * counted per cell; a cell whose trials all failed has no metrics.
  */
 export const aggregate = (
   lines: ReadonlyArray<ResultLine>,
@@ -66,15 +69,31 @@ export const aggregate = (
   shifts: ReadonlyArray<string>,
   selections: ReadonlyArray<string>,
   lrOrder: ReadonlyArray<number> = [],
+  failedLines: ReadonlyArray<FailedLine> = [],
 ): Summary => {
   const cells: Cell[] = [];
   for (const shift of shifts) {
     const row: Cell[] = [];
     for (const selection of selections) {
       const mine = lines.filter((l) => l.shift === shift && l.selection === selection);
-      if (mine.length === 0) continue;
+      const failed = failedLines.filter((l) => l.shift === shift && l.selection === selection).length;
+      if (mine.length === 0) {
+        if (failed > 0) {
+          row.push({
+            shift,
+            selection,
+            metrics: {},
+            chosenLr: [],
+            chosenEpoch: [],
+            trainedParams: 0,
+            groupActivity: {},
+            best: false,
+            failed,
+          });
+        }
+        continue;
+      }
       const seeds = [...new Set(mine.map((l) => l.seed))].sort((a, b) => a - b);
-      // per seed: the trial with the best validation score (ties: the earlier one in the grid)
       // per seed: the trial with the best validation score; ties go to the learning rate that comes first in
       // `lrOrder` (then the smaller key), so the choice never depends on the order lines were written in
       const rank = (l: ResultLine) => {
@@ -101,10 +120,11 @@ export const aggregate = (
         trainedParams: Math.max(...chosen.map((l) => l.trainedParams)),
         groupActivity: averageActivity(chosen),
         best: false,
+        failed,
       });
     }
     const top = Math.max(...row.map((c) => c.metrics[metric]?.mean ?? -Infinity));
-    cells.push(...row.map((c) => ({ ...c, best: (c.metrics[metric]?.mean ?? -Infinity) === top })));
+    cells.push(...row.map((c) => ({ ...c, best: c.metrics[metric] !== undefined && c.metrics[metric].mean === top })));
   }
   return { metric, shifts, selections, cells };
 };

@@ -17,7 +17,8 @@
  * @module
  */
 import type { Cell, Summary } from "./aggregate.ts";
-import { formatMeanSe, type ReportContext } from "./render.ts";
+import type { ReportContext } from "./render.ts";
+import { formatChosen, formatMeanSe, scalingOf } from "./format.ts";
 import { type BarDatum, escapeXml, type HeatCell, renderBarChart, renderHeatmap } from "./svg.ts";
 
 /** What the report shows besides the summary. */
@@ -31,12 +32,8 @@ export interface HtmlExtras {
 /** The selection that fine-tunes every layer; the relative chart compares against it. */
 export const ALL_SELECTION = "all";
 
-const isFraction = (metric: string) => /accuracy/.test(metric);
-
 const cellOf = (s: Summary, shift: string, selection: string): Cell | undefined =>
   s.cells.find((c) => c.shift === shift && c.selection === selection);
-
-const formatLr = (lr: number | null) => (lr === null ? "–" : lr.toExponential(0));
 
 const STYLE = `
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", "Liberation Sans", sans-serif;
@@ -59,10 +56,9 @@ pre { background: #f6f6f6; border: 1px solid #ddd; padding: 10px; overflow: auto
 /** The HTML report of a summary. */
 export const renderHtml = (summary: Summary, ctx: ReportContext, extras: HtmlExtras): string => {
   const s = summary;
-  const percent = isFraction(s.metric);
-  const scale = percent ? 100 : 1;
+  const scaling = scalingOf(s.metric);
+  const { percent, scale, digits } = scaling;
   const unit = percent ? " (%)" : "";
-  const digits = percent ? 1 : 3;
   const fmt = (v: number) => v.toFixed(digits);
   const metricLabel = `target test ${s.metric}${unit}`;
   const seedCounts = [...new Set(s.cells.map((c) => c.metrics[s.metric]?.n ?? 0))].sort((a, b) => a - b);
@@ -157,7 +153,7 @@ export const renderHtml = (summary: Summary, ctx: ReportContext, extras: HtmlExt
       const c = cellOf(s, sh, sel);
       const m = c?.metrics[s.metric];
       if (!c || !m) return `<td class="num"></td>`;
-      const text = escapeXml(formatMeanSe(m, percent));
+      const text = escapeXml(formatMeanSe(m, scaling));
       return c.best ? `<td class="num best"><strong>${text}</strong></td>` : `<td class="num">${text}</td>`;
     });
     return `<tr><th scope="row">${escapeXml(sel)}</th>${tds.join("")}</tr>`;
@@ -165,7 +161,7 @@ export const renderHtml = (summary: Summary, ctx: ReportContext, extras: HtmlExt
   const chosenRows = s.selections.map((sel) => {
     const tds = s.shifts.map((sh) => {
       const c = cellOf(s, sh, sel);
-      const text = c ? c.chosenLr.map((lr, i) => `${formatLr(lr)} / ${c.chosenEpoch[i]}`).join(", ") : "";
+      const text = c ? formatChosen(c) : "";
       return `<td>${escapeXml(text)}</td>`;
     });
     const params = s.cells.find((c) => c.selection === sel)?.trainedParams ?? 0;

@@ -4,6 +4,7 @@
  * @module
  */
 import type { Cell, Summary } from "./aggregate.ts";
+import { formatChosen, formatMeanSe, scalingOf } from "./format.ts";
 
 /** Context printed above the table. */
 export interface ReportContext {
@@ -11,27 +12,15 @@ export interface ReportContext {
   readonly lines: ReadonlyArray<string>;
 }
 
-const isFraction = (metric: string) => /accuracy/.test(metric);
-
-/** `89.1 ± 0.4` (fractions shown as percentages). */
-export const formatMeanSe = (m: { mean: number; se: number | undefined }, percent: boolean): string => {
-  const scale = percent ? 100 : 1;
-  const digits = percent ? 1 : 3;
-  const mean = (m.mean * scale).toFixed(digits);
-  return m.se === undefined ? mean : `${mean} ± ${(m.se * scale).toFixed(digits)}`;
-};
-
 const cellOf = (s: Summary, shift: string, selection: string): Cell | undefined =>
   s.cells.find((c) => c.shift === shift && c.selection === selection);
 
-const formatLr = (lr: number | null) => (lr === null ? "–" : lr.toExponential(0));
-
 /** The Markdown report. */
 export const renderMarkdown = (s: Summary, ctx: ReportContext): string => {
-  const percent = isFraction(s.metric);
+  const scaling = scalingOf(s.metric);
   const out: string[] = [`# ${ctx.title}`, "", ...ctx.lines, ""];
   out.push(
-    `Target test ${s.metric}${percent ? " (%)" : ""}, mean ± standard error over seeds; ` +
+    `Target test ${s.metric}${scaling.percent ? " (%)" : ""}, mean ± standard error over seeds; ` +
       "learning rate and epoch chosen on target validation; **bold** = best selection for the shift.",
     "",
   );
@@ -41,7 +30,7 @@ export const renderMarkdown = (s: Summary, ctx: ReportContext): string => {
     const cells = s.shifts.map((sh) => {
       const c = cellOf(s, sh, sel);
       if (!c || !c.metrics[s.metric]) return "";
-      const text = formatMeanSe(c.metrics[s.metric], percent);
+      const text = formatMeanSe(c.metrics[s.metric], scaling);
       return c.best ? `**${text}**` : text;
     });
     out.push(`| ${sel} | ${cells.join(" | ")} |`);
@@ -52,7 +41,7 @@ export const renderMarkdown = (s: Summary, ctx: ReportContext): string => {
   for (const sel of s.selections) {
     const cells = s.shifts.map((sh) => {
       const c = cellOf(s, sh, sel);
-      return c ? c.chosenLr.map((lr, i) => `${formatLr(lr)} / ${c.chosenEpoch[i]}`).join(", ") : "";
+      return c ? formatChosen(c) : "";
     });
     const params = s.cells.find((c) => c.selection === sel)?.trainedParams ?? 0;
     out.push(`| ${sel} | ${cells.join(" | ")} | ${params.toLocaleString("en-US")} |`);

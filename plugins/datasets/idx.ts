@@ -11,7 +11,8 @@ import { Path } from "@effect/platform";
 import { defineDataset } from "../../core/plugin.ts";
 import type { Dataset } from "../../core/dataset.ts";
 import { DatasetError } from "../../core/errors.ts";
-import { type IdxFixes, readIdxSplit, resolveClasses } from "./mnist.ts";
+import { resolveClasses } from "./dataset_files.ts";
+import { type IdxFixes, readIdxSplit } from "./idx_files.ts";
 import { resolveSplitFiles, splitFileFields } from "./split_files.ts";
 
 const FIXES: IdxFixes = {
@@ -23,8 +24,11 @@ const FIXES: IdxFixes = {
 /** The options of the idx dataset plugin. */
 export const IdxOptions = Schema.Struct({
   ...splitFileFields("idx"),
-  /** Number of classes; default: the largest label + 1. */
-  numClasses: Schema.optional(Schema.Int.pipe(Schema.between(2, 256))),
+  numClasses: Schema.optional(
+    Schema.Int.pipe(Schema.between(2, 256)).annotations({
+      description: "Number of classes when there are no `classNames`; when both are absent, the largest label + 1.",
+    }),
+  ),
 });
 
 /** The idx dataset plugin. */
@@ -38,8 +42,8 @@ export default defineDataset({
         const path = yield* Path.Path;
         const { trainImages, trainLabels, testImages, testLabels } = resolveSplitFiles((f) => path.resolve(f), o);
         // 256: every unsigned-byte label passes here; resolveClasses checks the real count
-        const train = yield* readIdxSplit(trainImages, trainLabels, 256, o.trainLimit, FIXES);
-        const test = yield* readIdxSplit(testImages, testLabels, 256, o.testLimit, FIXES);
+        const train = yield* readIdxSplit(trainImages, trainLabels, 256, FIXES, o.trainLimit);
+        const test = yield* readIdxSplit(testImages, testLabels, 256, FIXES, o.testLimit);
         if (train.shape.some((d, i) => d !== test.shape[i])) {
           return yield* new DatasetError({
             file: testImages,

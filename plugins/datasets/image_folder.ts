@@ -252,20 +252,39 @@ export const readBitmap = (file: string) =>
 
 /** The options of the image-folder dataset plugin. */
 export const ImageFolderOptions = Schema.Struct({
-  /** Dataset name (shown in logs; shifts such as subpopulation `auto` look at it). */
-  name: Schema.optionalWith(Schema.String, { default: () => "image-folder" }),
-  /** Directory with one sub-directory of images per class. */
-  root: Schema.String,
-  /** Separate test directory of the same layout; without it, `testFraction` of `root` is the test split. */
-  testRoot: Schema.optional(Schema.String),
-  /** Fraction of each class of `root` held out for testing when there is no `testRoot` (default 0.2). */
-  testFraction: Schema.optional(Schema.Number.pipe(Schema.greaterThan(0), Schema.lessThan(1))),
-  /** Seed of the train/test split. */
-  seed: Schema.optionalWith(Schema.Int, { default: () => 0 }),
-  /** Channels of the output: 1 (gray) or 3 (RGB); default 3 if any image is colour, else 1. */
-  channels: Schema.optional(Schema.Literal(1, 3)),
-  /** Output size [H, W]; default: the size of the first image of the first class. */
-  size: Schema.optional(Schema.Tuple(Schema.Int.pipe(Schema.positive()), Schema.Int.pipe(Schema.positive()))),
+  name: Schema.optionalWith(
+    Schema.String.annotations({
+      description: "Dataset name (shown in logs; shifts such as subpopulation `auto` look at it).",
+    }),
+    { default: () => "image-folder" },
+  ),
+  root: Schema.String.annotations({
+    description: "Directory with one sub-directory of images per class (a relative path is resolved against the " +
+      "current directory).",
+  }),
+  testRoot: Schema.optional(Schema.String.annotations({
+    description: "Separate test directory of the same layout; without it, `testFraction` of `root` is the test split.",
+  })),
+  testFraction: Schema.optional(
+    Schema.Number.pipe(Schema.greaterThan(0), Schema.lessThan(1)).annotations({
+      description:
+        "Fraction of each class of `root` held out for testing when there is no `testRoot`; 0.2 when absent.",
+    }),
+  ),
+  seed: Schema.optionalWith(
+    Schema.Int.annotations({ description: "Seed of the random per-class train/test split of `root`." }),
+    { default: () => 0 },
+  ),
+  channels: Schema.optional(
+    Schema.Literal(1, 3).annotations({
+      description: "Output channels, 1 (gray) or 3 (RGB); when absent 3 if any image is in colour, else 1.",
+    }),
+  ),
+  size: Schema.optional(
+    Schema.Tuple(Schema.Int.pipe(Schema.positive()), Schema.Int.pipe(Schema.positive())).annotations({
+      description: "Output size [H, W] in pixels; when absent, the size of the first image of the first class.",
+    }),
+  ),
 });
 
 /** The image-folder dataset plugin. */

@@ -23,7 +23,7 @@ import { defineDataset } from "../../core/plugin.ts";
 import type { Dataset, Split } from "../../core/dataset.ts";
 import { DatasetError } from "../../core/errors.ts";
 import { NpyFormatError, type NpyHeader, parseNpyHeader } from "../../core/io/npy.ts";
-import { readDatasetFile, resolveClasses } from "./mnist.ts";
+import { readDatasetFile, resolveClasses } from "./dataset_files.ts";
 import { resolveSplitFiles, splitFileFields } from "./split_files.ts";
 
 /** How image axes are ordered in a 4-D array. */
@@ -296,10 +296,17 @@ export const readNpySplit = (imagesFile: string, labelsFile: string, layout: Lay
 /** The options of the npy dataset plugin. */
 export const NpyOptions = Schema.Struct({
   ...splitFileFields("npy"),
-  /** Axis order of 4-D image arrays (3-D arrays are [N, H, W], one channel). */
-  layout: Schema.optionalWith(Schema.Literal("NHWC", "NCHW"), { default: () => "NHWC" as const }),
-  /** Number of classes; default: the largest label + 1. */
-  numClasses: Schema.optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(2))),
+  layout: Schema.optionalWith(
+    Schema.Literal("NHWC", "NCHW").annotations({
+      description: "Axis order of 4-D image arrays (3-D arrays are [N, H, W], one channel).",
+    }),
+    { default: () => "NHWC" as const },
+  ),
+  numClasses: Schema.optional(
+    Schema.Int.pipe(Schema.greaterThanOrEqualTo(2)).annotations({
+      description: "Number of classes when there are no `classNames`; when both are absent, the largest label + 1.",
+    }),
+  ),
 });
 
 /** The npy dataset plugin. */

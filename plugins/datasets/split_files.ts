@@ -7,22 +7,39 @@ import { Schema } from "effect";
 
 /** The schema fields of a four-file dataset (spread them into the plugin's options struct). */
 export const splitFileFields = (defaultName: string) => ({
-  /** Dataset name (shown in logs; shifts such as subpopulation `auto` look at it). */
-  name: Schema.optionalWith(Schema.String, { default: () => defaultName }),
-  /** File of training images. */
-  trainImages: Schema.String,
-  /** File of training labels. */
-  trainLabels: Schema.String,
-  /** File of test images. */
-  testImages: Schema.String,
-  /** File of test labels. */
-  testLabels: Schema.String,
-  /** Human-readable class names, one per class (their number is the number of classes). */
-  classNames: Schema.optional(Schema.NonEmptyArray(Schema.String)),
-  /** Use only the first N training images. */
-  trainLimit: Schema.optional(Schema.Int.pipe(Schema.positive())),
-  /** Use only the first N test images. */
-  testLimit: Schema.optional(Schema.Int.pipe(Schema.positive())),
+  name: Schema.optionalWith(
+    Schema.String.annotations({
+      description: "Dataset name (shown in logs; shifts such as subpopulation `auto` look at it).",
+    }),
+    { default: () => defaultName },
+  ),
+  trainImages: Schema.String.annotations({
+    description: "File of training images (a relative path is resolved against the current directory).",
+  }),
+  trainLabels: Schema.String.annotations({
+    description: "File of training labels (a relative path is resolved against the current directory).",
+  }),
+  testImages: Schema.String.annotations({
+    description: "File of test images (a relative path is resolved against the current directory).",
+  }),
+  testLabels: Schema.String.annotations({
+    description: "File of test labels (a relative path is resolved against the current directory).",
+  }),
+  classNames: Schema.optional(
+    Schema.NonEmptyArray(Schema.String).annotations({
+      description: "Human-readable class names, one per class (their number is the number of classes).",
+    }),
+  ),
+  trainLimit: Schema.optional(
+    Schema.Int.pipe(Schema.positive()).annotations({
+      description: "Use only the first N training images; all of them when absent.",
+    }),
+  ),
+  testLimit: Schema.optional(
+    Schema.Int.pipe(Schema.positive()).annotations({
+      description: "Use only the first N test images; all of them when absent.",
+    }),
+  ),
 });
 
 /** The four paths of the options, resolved (relative ones against the current directory). */

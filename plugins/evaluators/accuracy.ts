@@ -3,19 +3,8 @@
  * @module
  */
 import { Effect, Schema } from "effect";
-import { defineEvaluator, type EvaluationInput } from "../../core/plugin.ts";
-
-/** Arg-max class of each row of row-major logits. */
-export const argmaxRows = (input: EvaluationInput): Int32Array => {
-  const out = new Int32Array(input.count);
-  const k = input.numClasses;
-  for (let i = 0; i < input.count; i++) {
-    let best = 0;
-    for (let c = 1; c < k; c++) if (input.logits[i * k + c] > input.logits[i * k + best]) best = c;
-    out[i] = best;
-  }
-  return out;
-};
+import { defineEvaluator } from "../../core/plugin.ts";
+import { argmaxAccuracy } from "../../core/metrics.ts";
 
 /** The accuracy evaluator. */
 export default defineEvaluator({
@@ -24,11 +13,8 @@ export default defineEvaluator({
   options: Schema.Struct({}),
   make: () =>
     Effect.succeed({
-      evaluate: (input) => {
-        const pred = argmaxRows(input);
-        let correct = 0;
-        for (let i = 0; i < input.count; i++) if (pred[i] === input.labels[i]) correct++;
-        return { accuracy: input.count > 0 ? correct / input.count : NaN };
-      },
+      evaluate: (input) => ({
+        accuracy: argmaxAccuracy(input.logits, input.labels, input.count, input.numClasses),
+      }),
     }),
 });

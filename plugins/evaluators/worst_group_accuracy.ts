@@ -8,11 +8,11 @@
  */
 import { Effect, Schema } from "effect";
 import { defineEvaluator, type EvaluationInput } from "../../core/plugin.ts";
-import { argmaxRows } from "./accuracy.ts";
+import { predictedClasses } from "../../core/metrics.ts";
 
 /** Accuracy per group id that occurs in the input (groups, or labels when there are none), by id. */
 export const groupAccuracies = (input: EvaluationInput): Map<number, number> => {
-  const pred = argmaxRows(input);
+  const pred = predictedClasses(input.logits, input.count, input.numClasses);
   const ids = input.groups ?? input.labels;
   const tally = new Map<number, { correct: number; total: number }>();
   for (let i = 0; i < input.count; i++) {

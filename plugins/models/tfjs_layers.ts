@@ -14,7 +14,7 @@
  * ```
  *
  * - The files are read with the platform's file system (no network, no tfjs-node) and fed to tfjs through
- *   `tf.io.fromMemory`. A missing, malformed or truncated file is a `DatasetError` naming the file and the fix.
+ *   `tf.io.fromMemory`. A missing, malformed or truncated file is a `ModelFileError` naming the file and the fix.
  * - Every `build` returns a FRESH copy of the network with its own variables (rebuilt from the layers' config,
  *   weights copied from the file): trials never share weights. The weights are marked pre-trained (`pretrained:
  *   true`), so the engine does not pre-train the model.
@@ -47,27 +47,26 @@ import { FileSystem, Path } from "@effect/platform";
 import { readWeights, withWeights } from "./weights.ts";
 import { defineModel, type ModelImpl } from "../../core/plugin.ts";
 import type { ForwardMode, Model, NamedVariable } from "../../core/model.ts";
-import { type BackendError, DatasetError, PluginError } from "../../core/errors.ts";
+import { type BackendError, ModelFileError, PluginError } from "../../core/errors.ts";
 import { initBackend } from "../../core/backend.ts";
 
 /** The `groups` option: group name → glob or /regex/ patterns over layer names, input side first. */
 export const GroupsMapping = Schema.Record({ key: Schema.String, value: Schema.Array(Schema.String) }).annotations({
-  description: "layer groups: name → glob or /regex/ patterns over layer names, in network order (last = head)",
+  description: "Layer groups: name → glob or /regex/ patterns over layer names, input side first (the last group is " +
+    "the head); when absent, derived from the layer names.",
 });
 
 /** Options of the `tfjs-layers` model plugin. */
 export const TfjsLayersOptions = Schema.Struct({
-  /** The LayersModel `model.json`; relative paths are resolved against the current directory. */
   path: Schema.String.annotations({
-    description: "a TensorFlow.js LayersModel model.json (weight files beside it), relative to the current directory",
+    description: "The TensorFlow.js LayersModel's model.json (weight files beside it); a relative path is resolved " +
+      "against the current directory.",
   }),
-  /** Group name → glob or /regex/ patterns over layer names, input side first; the last group is the head. */
   groups: Schema.optional(GroupsMapping),
-  /**
-   * Fine-tuned weights a run saved (`save: true` writes `<run>/models/<trial key>.weights`), applied on top of the
-   * loaded network: this is how a model fine-tuned by scalpel is loaded back.
-   */
-  weights: Schema.optional(Schema.String),
+  weights: Schema.optional(Schema.String.annotations({
+    description: "Fine-tuned weights a run saved (`save: true` writes `<run>/models/<trial key>.weights`), applied " +
+      "on top of the loaded network.",
+  })),
 });
 
 /** One weight of a layer. */
@@ -186,14 +185,14 @@ const describeLayers = (model: tfl.LayersModel): LayerInfo[] =>
  */
 export const readLayersModel = (
   file: string,
-): Effect.Effect<LoadedLayersModel, DatasetError | BackendError, FileSystem.FileSystem | Path.Path> =>
+): Effect.Effect<LoadedLayersModel, ModelFileError | BackendError, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem;
     const path = yield* Path.Path;
-    const fail = (detail: string, fix = HOW, at = file) => Effect.fail(new DatasetError({ file: at, detail, fix }));
+    const fail = (detail: string, fix = HOW, at = file) => Effect.fail(new ModelFileError({ file: at, detail, fix }));
     const abs = path.resolve(file);
     const text = yield* fs.readFileString(abs).pipe(
-      Effect.mapError(() => new DatasetError({ file, detail: "cannot be read", fix: HOW })),
+      Effect.mapError(() => new ModelFileError({ file, detail: "cannot be read", fix: HOW })),
     );
     let json: Record<string, unknown>;
     try {
@@ -242,7 +241,7 @@ export const readLayersModel = (
         const shown = path.join(path.dirname(file), p);
         const bytes = yield* fs.readFile(wf).pipe(
           Effect.mapError(() =>
-            new DatasetError({
+            new ModelFileError({
               file: shown,
               detail: `cannot be read (it is a weights file listed in ${file})`,
               fix: "Put the weight files next to model.json, as model.save writes them.",
@@ -273,42 +272,45 @@ export const readLayersModel = (
     const weightData = all.buffer;
     // building the network needs a backend: keep the active one, else start wasm (as `scalpel run` would)
     if (!tf.engine().backendName) yield* initBackend("wasm");
-    const model = yield* Effect.tryPromise({
-      try: () =>
-        tfl.loadLayersModel(
-          tfl.io.fromMemory({ modelTopology: json.modelTopology as object, weightSpecs: specs, weightData }),
-        ),
-      catch: (e) =>
-        new DatasetError({
-          file,
-          detail: `cannot be loaded as a LayersModel (${errorText(e)})`,
-          fix: "Custom layers are not supported; check that model.json and its weight files belong together. " + HOW,
+    // the network is built only to check it and read its layers: released on every exit path
+    return yield* Effect.acquireUseRelease(
+      Effect.tryPromise({
+        try: () =>
+          tfl.loadLayersModel(
+            tfl.io.fromMemory({ modelTopology: json.modelTopology as object, weightSpecs: specs, weightData }),
+          ),
+        catch: (e) =>
+          new ModelFileError({
+            file,
+            detail: `cannot be loaded as a LayersModel (${errorText(e)})`,
+            fix: "Custom layers are not supported; check that model.json and its weight files belong together. " + HOW,
+          }),
+      }),
+      (model) =>
+        Effect.gen(function* () {
+          const className = model.getClassName() === "Sequential" ? "Sequential" : "Model";
+          const config = model.getConfig();
+          const softmaxRemoved = removeFinalSoftmax(className, config);
+          if (model.inputs.length !== 1 || model.outputs.length !== 1) {
+            return yield* fail(
+              `has ${model.inputs.length} inputs and ${model.outputs.length} outputs`,
+              "scalpel needs a network with one image input and one output of class scores.",
+            );
+          }
+          return {
+            file,
+            className,
+            config,
+            weightSpecs: specs,
+            weightData,
+            inputShape: withoutBatch(model.inputs[0].shape),
+            outputShape: withoutBatch(model.outputs[0].shape),
+            layers: describeLayers(model),
+            softmaxRemoved,
+          } satisfies LoadedLayersModel;
         }),
-    });
-    try {
-      const className = model.getClassName() === "Sequential" ? "Sequential" : "Model";
-      const config = model.getConfig();
-      const softmaxRemoved = removeFinalSoftmax(className, config);
-      if (model.inputs.length !== 1 || model.outputs.length !== 1) {
-        return yield* fail(
-          `has ${model.inputs.length} inputs and ${model.outputs.length} outputs`,
-          "scalpel needs a network with one image input and one output of class scores.",
-        );
-      }
-      return {
-        file,
-        className,
-        config,
-        weightSpecs: specs,
-        weightData,
-        inputShape: withoutBatch(model.inputs[0].shape),
-        outputShape: withoutBatch(model.outputs[0].shape),
-        layers: describeLayers(model),
-        softmaxRemoved,
-      } satisfies LoadedLayersModel;
-    } finally {
-      model.dispose();
-    }
+      (model) => Effect.sync(() => model.dispose()),
+    );
   });
 
 /** A fresh copy of the loaded network, with its own variables holding the file's weights. */

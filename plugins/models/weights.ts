@@ -7,13 +7,15 @@
 import { Effect, Schema } from "effect";
 import { FileSystem } from "@effect/platform";
 import { decodeSnapshot, type Model, restore, type Snapshot } from "../../core/model.ts";
-import { DatasetError } from "../../core/errors.ts";
+import { ModelFileError } from "../../core/errors.ts";
 import type { ModelImpl } from "../../core/plugin.ts";
 
 /** The options every zoo model accepts. */
 export const ZooOptions = Schema.Struct({
-  /** Weights saved by scalpel (`save: true` writes them to `<run>/models/<trial key>.weights`). */
-  weights: Schema.optional(Schema.String),
+  weights: Schema.optional(Schema.String.annotations({
+    description: "Weights file saved by a run (`save: true` writes `<run>/models/<trial key>.weights`) to start " +
+      "every trial from instead of pre-training.",
+  })),
 });
 
 /** Read a scalpel weights file; errors name the file and the fix. */
@@ -22,7 +24,7 @@ export const readWeights = (file: string) =>
     const fs = yield* FileSystem.FileSystem;
     const bytes = yield* fs.readFile(file).pipe(
       Effect.mapError(() =>
-        new DatasetError({
+        new ModelFileError({
           file,
           detail: "cannot be read",
           fix: "Give the path of a .weights file written by a run with `save: true` (under <run>/models/).",
@@ -32,7 +34,7 @@ export const readWeights = (file: string) =>
     return yield* Effect.try({
       try: () => decodeSnapshot(bytes),
       catch: (e) =>
-        new DatasetError({
+        new ModelFileError({
           file,
           detail: `is not a scalpel weights file (${e instanceof Error ? e.message : String(e)})`,
           fix: "Give the path of a .weights file written by a run with `save: true`.",

@@ -49,14 +49,24 @@ export const snrMultipliers = (
   }));
 };
 
-const Exclude = Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] });
+const Exclude = Schema.optionalWith(
+  Schema.Array(Schema.String).annotations({
+    description: "Patterns (name, glob or /regex/) of trainable tensors to leave frozen.",
+  }),
+  { default: () => [] },
+);
 
 /** The Auto-RGN selector. */
 export const autoRgn = defineSelector({
   name: "auto-rgn",
   description: "per tensor lr multiplier = relative gradient norm ‖g‖/‖θ‖ (normalised by the max), each epoch",
   options: Schema.Struct({
-    batches: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 1000)), { default: () => 4 }),
+    batches: Schema.optionalWith(
+      Schema.Int.pipe(Schema.between(1, 1000)).annotations({
+        description: "Batches of the fine-tuning data whose mean-loss gradient is measured at the start of each epoch.",
+      }),
+      { default: () => 4 },
+    ),
     exclude: Exclude,
   }),
   make: (o) =>
@@ -71,9 +81,24 @@ export const autoSnr = defineSelector({
   name: "auto-snr",
   description: "per tensor: freeze when the per-example gradient SNR (normalised by the max) is below a threshold",
   options: Schema.Struct({
-    examples: Schema.optionalWith(Schema.Int.pipe(Schema.between(2, 10000)), { default: () => 32 }),
-    threshold: Schema.optionalWith(Schema.Number.pipe(Schema.between(0, 1)), { default: () => 0.1 }),
-    scale: Schema.optionalWith(Schema.Literal("binary", "snr"), { default: () => "binary" as const }),
+    examples: Schema.optionalWith(
+      Schema.Int.pipe(Schema.between(2, 10000)).annotations({
+        description: "Examples whose per-example gradients give the SNR, measured at the start of each epoch.",
+      }),
+      { default: () => 32 },
+    ),
+    threshold: Schema.optionalWith(
+      Schema.Number.pipe(Schema.between(0, 1)).annotations({
+        description: "Tensors whose SNR, divided by the largest one, is below this are frozen for the epoch.",
+      }),
+      { default: () => 0.1 },
+    ),
+    scale: Schema.optionalWith(
+      Schema.Literal("binary", "snr").annotations({
+        description: "Multiplier of the tensors that stay trained: 1 (`binary`) or their normalised SNR (`snr`).",
+      }),
+      { default: () => "binary" as const },
+    ),
     exclude: Exclude,
   }),
   make: (o) =>

@@ -27,19 +27,29 @@ export const matches = (pattern: string, v: NamedVariable): boolean => {
   return false;
 };
 
+/** Why `include` or the multipliers' patterns cannot select on `model` (a pattern matching nothing), or undefined. */
+export const patternProblem = (
+  model: Model,
+  include: ReadonlyArray<string>,
+  multipliers: Readonly<Record<string, unknown>> = {},
+): string | undefined => {
+  const unmatched = [...include, ...Object.keys(multipliers)].filter((pat) =>
+    !model.params.some((v) => matches(pat, v))
+  );
+  return unmatched.length === 0 ? undefined : `pattern(s) ${unmatched.map((u) => `"${u}"`).join(", ")} match no ` +
+    `variable of ${model.architecture} (groups: ${model.groups.join(", ")}; variables like ${
+      model.params[0]?.name ?? "?"
+    })`;
+};
+
 /** Multipliers for `model` from include patterns and per-pattern multipliers (first match wins; default 1). */
 export const byName = (
   model: Model,
   include: ReadonlyArray<string>,
   multipliers: Readonly<Record<string, number>>,
 ): ReadonlyMap<string, number> => {
-  const unmatched = include.filter((pat) => !model.params.some((v) => matches(pat, v)));
-  if (unmatched.length > 0) {
-    throw new Error(
-      `pattern(s) ${unmatched.map((u) => `"${u}"`).join(", ")} match no variable of ${model.architecture} ` +
-        `(groups: ${model.groups.join(", ")}; variables like ${model.params[0]?.name ?? "?"})`,
-    );
-  }
+  const problem = patternProblem(model, include);
+  if (problem !== undefined) throw new Error(problem);
   const out = new Map<string, number>();
   for (const v of model.params) {
     if (!include.some((pat) => matches(pat, v))) continue;
@@ -56,15 +66,20 @@ export default defineSelector({
   name: "by-name",
   description: "tune the groups / variables named by patterns (name, glob, /regex/), with per-pattern lr multipliers",
   options: Schema.Struct({
-    /** Patterns selecting what is tuned. */
-    include: Schema.Union(Schema.String, Schema.NonEmptyArray(Schema.String)),
-    /** Learning-rate multiplier per pattern (default 1); a list makes a grid. */
+    include: Schema.Union(Schema.String, Schema.NonEmptyArray(Schema.String)).annotations({
+      description: "Pattern(s) selecting what is tuned: a group or variable name, a glob, or a /regex/.",
+    }),
     multipliers: Schema.optionalWith(
-      Schema.Record({ key: Schema.String, value: Schema.Union(Multiplier, Schema.NonEmptyArray(Multiplier)) }),
+      Schema.Record({ key: Schema.String, value: Schema.Union(Multiplier, Schema.NonEmptyArray(Multiplier)) })
+        .annotations({
+          description: "Learning-rate multiplier per pattern (the first matching pattern wins, 1 where none " +
+            "matches); a list of values makes a grid.",
+        }),
       { default: () => ({}) },
     ),
-    /** Row label in the report (default: the patterns and multipliers). */
-    label: Schema.optional(Schema.String),
+    label: Schema.optional(Schema.String.annotations({
+      description: "Row label in the report; when absent, made from the patterns and multipliers.",
+    })),
   }),
   grid: (o) => {
     let points: Array<Record<string, number>> = [{}];
@@ -83,6 +98,7 @@ export default defineSelector({
       const suffix = Object.entries(multipliers).map(([k, v]) => `${k}×${v}`).join(",");
       return {
         label: o.label ?? `${include.join("+")}${suffix ? `[${suffix}]` : ""}`,
+        check: (model) => patternProblem(model, include, multipliers),
         multipliers: ({ model }) => byName(model, include, multipliers),
       };
     }),

@@ -49,10 +49,18 @@ export const gradualUnfreezing = defineSelector({
   name: "gradual-unfreezing",
   description: "start with one layer group and unfreeze one more every k epochs (last→first or first→last)",
   options: Schema.Struct({
-    direction: Schema.optionalWith(Schema.Literal("last-to-first", "first-to-last"), {
-      default: () => "last-to-first" as const,
-    }),
-    every: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 1 }),
+    direction: Schema.optionalWith(
+      Schema.Literal("last-to-first", "first-to-last").annotations({
+        description: "Order of unfreezing: from the head towards the input (`last-to-first`) or the reverse.",
+      }),
+      { default: () => "last-to-first" as const },
+    ),
+    every: Schema.optionalWith(
+      Schema.Int.pipe(Schema.positive()).annotations({
+        description: "Epochs between unfreezing one more layer group.",
+      }),
+      { default: () => 1 },
+    ),
   }),
   make: (o) =>
     Effect.succeed({
@@ -69,7 +77,12 @@ export const l2sp = defineSelector({
   name: "l2-sp",
   description: "tune every layer with the penalty α‖θ − θ₀‖² toward the pre-trained weights",
   options: Schema.Struct({
-    alpha: Schema.optionalWith(Schema.Number.pipe(Schema.nonNegative(), Schema.finite()), { default: () => 0.01 }),
+    alpha: Schema.optionalWith(
+      Schema.Number.pipe(Schema.nonNegative(), Schema.finite()).annotations({
+        description: "Weight α of the penalty α‖θ − θ₀‖² toward the pre-trained weights θ₀ (0: no penalty).",
+      }),
+      { default: () => 0.01 },
+    ),
   }),
   make: (o) =>
     Effect.succeed({
@@ -84,12 +97,23 @@ export const lpFt = defineSelector({
   name: "lp-ft",
   description: "linear probe (head only) until the loss plateaus, then fine-tune every layer at a smaller lr",
   options: Schema.Struct({
-    /** Longest linear-probe phase, in epochs (default: half the fine-tuning epochs, at least 1). */
-    probeEpochs: Schema.optional(Schema.Int.pipe(Schema.positive())),
-    /** The probe ends earlier when the epoch's relative loss improvement falls below this. */
-    tolerance: Schema.optionalWith(Schema.Number.pipe(Schema.between(0, 1)), { default: () => 0.01 }),
-    /** Learning-rate multiplier of the full fine-tuning phase. */
-    ftMultiplier: Schema.optionalWith(Schema.Number.pipe(Schema.positive(), Schema.finite()), { default: () => 0.1 }),
+    probeEpochs: Schema.optional(
+      Schema.Int.pipe(Schema.positive()).annotations({
+        description: "Longest linear-probe phase, in epochs; when absent, half the fine-tuning epochs (at least 1).",
+      }),
+    ),
+    tolerance: Schema.optionalWith(
+      Schema.Number.pipe(Schema.between(0, 1)).annotations({
+        description: "The probe ends earlier once an epoch improves the training loss by less than this fraction.",
+      }),
+      { default: () => 0.01 },
+    ),
+    ftMultiplier: Schema.optionalWith(
+      Schema.Number.pipe(Schema.positive(), Schema.finite()).annotations({
+        description: "Learning-rate multiplier of every layer in the full fine-tuning phase.",
+      }),
+      { default: () => 0.1 },
+    ),
   }),
   make: (o) =>
     Effect.succeed({

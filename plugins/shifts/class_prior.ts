@@ -26,10 +26,18 @@ import type { Rng } from "../../core/random.ts";
 
 /** The class-prior options: exactly one of `proportions` and `dirichlet`. */
 export const ClassPriorOptions = Schema.Struct({
-  /** Target class proportions, one non-negative weight per class (normalised to sum 1). */
-  proportions: Schema.optional(Schema.Array(Schema.Number.pipe(Schema.finite(), Schema.nonNegative()))),
-  /** Concentration α > 0 of a symmetric Dirichlet from which the proportions are drawn. */
-  dirichlet: Schema.optional(Schema.Number.pipe(Schema.finite(), Schema.positive())),
+  proportions: Schema.optional(
+    Schema.Array(Schema.Number.pipe(Schema.finite(), Schema.nonNegative())).annotations({
+      description: "Target class proportions, one non-negative weight per class (normalised to sum 1); give this " +
+        "or `dirichlet`.",
+    }),
+  ),
+  dirichlet: Schema.optional(
+    Schema.Number.pipe(Schema.finite(), Schema.positive()).annotations({
+      description: "Concentration α > 0 of a symmetric Dirichlet from which the target proportions are drawn; give " +
+        "this or `proportions`.",
+    }),
+  ),
 }).pipe(
   Schema.filter((o) => {
     if (o.proportions === undefined && o.dirichlet === undefined) {

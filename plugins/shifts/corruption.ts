@@ -57,14 +57,21 @@ export default defineShift({
   description:
     "input-level shift: target = images with a common corruption (CIFAR-10-C / ImageNet-C / MNIST-C) at severity 1–5",
   options: Schema.Struct({
-    /** A corruption name, a list of names, or `all` (the 15 common ones). */
-    name: Schema.Union(Name, Schema.Literal("all"), Schema.NonEmptyArray(Name)),
-    /** A severity 1–5 or a list of them. */
-    severity: Schema.optionalWith(Schema.Union(Severity, Schema.NonEmptyArray(Severity)), { default: () => 5 }),
-    /** Which published constants: CIFAR-10-C (small images, default) or ImageNet-C (stronger). */
-    constants: Schema.optionalWith(Schema.Literal("cifar10-c", "imagenet-c"), {
-      default: () => "cifar10-c" as const,
+    name: Schema.Union(Name, Schema.Literal("all"), Schema.NonEmptyArray(Name)).annotations({
+      description: "A corruption name, a list of names (one shift each), or `all` (the 15 common ones).",
     }),
+    severity: Schema.optionalWith(
+      Schema.Union(Severity, Schema.NonEmptyArray(Severity)).annotations({
+        description: "Corruption severity 1–5, or a list of severities (one shift each).",
+      }),
+      { default: () => 5 },
+    ),
+    constants: Schema.optionalWith(
+      Schema.Literal("cifar10-c", "imagenet-c").annotations({
+        description: "Which published corruption constants: CIFAR-10-C (for small images) or ImageNet-C (stronger).",
+      }),
+      { default: () => "cifar10-c" as const },
+    ),
   }),
   grid: (o) => names(o.name).flatMap((name) => severities(o.severity).map((severity) => ({ ...o, name, severity }))),
   make: (o) =>

@@ -45,12 +45,26 @@ export const transitionMatrixProblem = (
 
 /** The label-noise options. */
 export const LabelNoiseOptions = Schema.Struct({
-  /** `symmetric` (default), `pairs` (y → y+1 mod K) or `matrix` (explicit transition matrix). */
-  mode: Schema.optionalWith(Schema.Literal("symmetric", "pairs", "matrix"), { default: () => "symmetric" as const }),
-  /** Probability that a label is changed (symmetric and pairs modes); default 0.2. */
-  rate: Schema.optionalWith(Schema.Number.pipe(Schema.between(0, 1)), { default: () => 0.2 }),
-  /** K×K row-stochastic transition matrix, required by (and only allowed with) `mode: matrix`. */
-  matrix: Schema.optional(Schema.Array(Schema.Array(Schema.Number))),
+  mode: Schema.optionalWith(
+    Schema.Literal("symmetric", "pairs", "matrix").annotations({
+      description: "How labels change: `symmetric` (to a random other class), `pairs` (y → y+1 mod K) or `matrix` " +
+        "(drawn from a transition matrix).",
+    }),
+    { default: () => "symmetric" as const },
+  ),
+  rate: Schema.optionalWith(
+    Schema.Number.pipe(Schema.between(0, 1)).annotations({
+      description: "Probability that a label is changed (symmetric and pairs modes).",
+    }),
+    { default: () => 0.2 },
+  ),
+  matrix: Schema.optional(
+    Schema.Array(Schema.Array(Schema.Number)).annotations({
+      description:
+        "K×K row-stochastic transition matrix (row y: the new-label probabilities of class y), required by " +
+        "and only allowed with `mode: matrix`.",
+    }),
+  ),
 }).pipe(
   Schema.filter((o) => {
     if (o.mode === "matrix") {

@@ -79,8 +79,12 @@ export default defineShift({
   description:
     "output-level shift: target labels are a fixed permutation of the classes (`reverse`, `shift:k`, or an explicit list)",
   options: Schema.Struct({
-    /** `reverse` (y → K−1−y), `shift:k` (y → (y+k) mod K), or an explicit permutation of 0..K−1. */
-    permutation: Schema.optionalWith(PermutationSpec, { default: () => "reverse" }),
+    permutation: Schema.optionalWith(
+      PermutationSpec.annotations({
+        description: "`reverse` (y → K−1−y), `shift:k` (y → (y+k) mod K), or an explicit permutation of 0..K−1.",
+      }),
+      { default: () => "reverse" },
+    ),
   }),
   make: (o) =>
     Effect.succeed({

@@ -173,18 +173,32 @@ const list = <A>(x: A | ReadonlyArray<A>): ReadonlyArray<A> => (Array.isArray(x)
 
 /** The options of the natural shift plugin. */
 export const NaturalOptions = Schema.Struct({
-  /** A CIFAR-10-C style directory (relative paths are resolved against the current directory). */
-  dir: Schema.String,
-  /** File stem of the images, e.g. `fog` for fog.npy, or a list of them. */
-  corruption: Schema.Union(Corruption, Schema.NonEmptyArray(Corruption)),
-  /** Severity 1–5 (or a list): rows (severity − 1) · rowsPerSeverity … severity · rowsPerSeverity − 1. */
-  severity: Schema.optionalWith(Schema.Union(Severity, Schema.NonEmptyArray(Severity)), { default: () => 5 }),
-  /** Fraction of the severity's rows that become the target test split (seeded). */
-  testFraction: Schema.optionalWith(Schema.Number.pipe(Schema.greaterThan(0), Schema.lessThan(1)), {
-    default: () => 0.5,
+  dir: Schema.String.annotations({
+    description: "A CIFAR-10-C style directory of <corruption>.npy files and labels.npy (a relative path is resolved " +
+      "against the current directory).",
   }),
-  /** Images per severity in the files (10,000 in CIFAR-10-C / CIFAR-100-C). */
-  rowsPerSeverity: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 10000 }),
+  corruption: Schema.Union(Corruption, Schema.NonEmptyArray(Corruption)).annotations({
+    description: "File stem of the images, e.g. `fog` for fog.npy, or a list of them (one shift each).",
+  }),
+  severity: Schema.optionalWith(
+    Schema.Union(Severity, Schema.NonEmptyArray(Severity)).annotations({
+      description: "Severity 1–5, or a list (one shift each): rows (severity − 1) · rowsPerSeverity to " +
+        "severity · rowsPerSeverity − 1 of the files.",
+    }),
+    { default: () => 5 },
+  ),
+  testFraction: Schema.optionalWith(
+    Schema.Number.pipe(Schema.greaterThan(0), Schema.lessThan(1)).annotations({
+      description: "Fraction of the severity's rows that become the target test split (a seeded choice).",
+    }),
+    { default: () => 0.5 },
+  ),
+  rowsPerSeverity: Schema.optionalWith(
+    Schema.Int.pipe(Schema.positive()).annotations({
+      description: "Images per severity in the files (10,000 in CIFAR-10-C / CIFAR-100-C).",
+    }),
+    { default: () => 10000 },
+  ),
 });
 
 /** The natural shift plugin. */

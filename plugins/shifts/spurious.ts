@@ -35,18 +35,42 @@ const Channel = Schema.Int.pipe(Schema.between(0, 255));
 
 /** The spurious options. */
 export const SpuriousOptions = Schema.Struct({
-  /** Which cue is drawn: `border` (default), `patch` or `background`. */
-  cue: Schema.optionalWith(Schema.Literal("border", "patch", "background"), { default: () => "border" as const }),
-  /** Cue colour: intensity 0–255 or [r, g, b]; default 255 (border, patch) or 96 (background). */
-  color: Schema.optional(Schema.Union(Channel, Schema.Tuple(Channel, Channel, Channel))),
-  /** Border width / patch side in pixels (not used by `background`); default 3. */
-  size: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 3 }),
-  /** Task label: `binary` (default; y < K/2 → 0, else 1) or `original` (the K classes). */
-  labels: Schema.optionalWith(Schema.Literal("original", "binary"), { default: () => "binary" as const }),
-  /** Fraction of source examples whose cue agrees with the label group; default 0.95. */
-  sourceCorrelation: Schema.optionalWith(Schema.Number.pipe(Schema.between(0, 1)), { default: () => 0.95 }),
-  /** Fraction of target examples whose cue agrees with the label group; default 0.5. */
-  targetCorrelation: Schema.optionalWith(Schema.Number.pipe(Schema.between(0, 1)), { default: () => 0.5 }),
+  cue: Schema.optionalWith(
+    Schema.Literal("border", "patch", "background").annotations({
+      description: "Which cue is drawn: a `border` frame, a `patch` in the top-left corner, or a raised `background`.",
+    }),
+    { default: () => "border" as const },
+  ),
+  color: Schema.optional(
+    Schema.Union(Channel, Schema.Tuple(Channel, Channel, Channel)).annotations({
+      description: "Cue colour, an intensity 0–255 or an [r, g, b] triple; when absent 255 (border, patch) or 96 " +
+        "(background).",
+    }),
+  ),
+  size: Schema.optionalWith(
+    Schema.Int.pipe(Schema.positive()).annotations({
+      description: "Border width or patch side in pixels (not used by `background`).",
+    }),
+    { default: () => 3 },
+  ),
+  labels: Schema.optionalWith(
+    Schema.Literal("original", "binary").annotations({
+      description: "Task label: `binary` (class y < K/2 → 0, else 1) or `original` (the K classes).",
+    }),
+    { default: () => "binary" as const },
+  ),
+  sourceCorrelation: Schema.optionalWith(
+    Schema.Number.pipe(Schema.between(0, 1)).annotations({
+      description: "Fraction of source examples whose cue agrees with the label group.",
+    }),
+    { default: () => 0.95 },
+  ),
+  targetCorrelation: Schema.optionalWith(
+    Schema.Number.pipe(Schema.between(0, 1)).annotations({
+      description: "Fraction of target examples whose cue agrees with the label group.",
+    }),
+    { default: () => 0.5 },
+  ),
 });
 
 /** Decoded spurious options. */

@@ -137,22 +137,30 @@ export const groupingProblems = (superClasses: ReadonlyArray<SuperClass>, numCla
 
 /** The subpopulation options. */
 export const SubpopulationOptions = Schema.Struct({
-  /** Built-in hierarchy; `auto` (default) picks one from the dataset name. */
   hierarchy: Schema.optionalWith(
-    Schema.Literal("auto", "mnist-pairs", "mnist-magnitude", "mnist-parity", "fashion-mnist"),
+    Schema.Literal("auto", "mnist-pairs", "mnist-magnitude", "mnist-parity", "fashion-mnist").annotations({
+      description:
+        "Built-in super-class hierarchy; `auto` picks `fashion-mnist` or `mnist-pairs` from the dataset name.",
+    }),
     { default: () => "auto" as const },
   ),
-  /** A user grouping `{ superClassName: [classIndex, …] }`, used instead of a built-in hierarchy. */
   groups: Schema.optional(
     Schema.Record({ key: Schema.String, value: Schema.Array(Schema.Int.pipe(Schema.nonNegative())) }).pipe(
       Schema.filter((g) => {
         const problems = groupingProblems(fromGroups(g));
         return problems.length === 0 ? undefined : problems.join("; ");
       }),
-    ),
+    ).annotations({
+      description: "Your own super-classes `{ name: [classIndex, …] }`, used instead of a built-in hierarchy.",
+    }),
   ),
-  /** How sub-classes are divided: `first-half` (default, listed order) or `random` (rng). */
-  split: Schema.optionalWith(Schema.Literal("first-half", "random"), { default: () => "first-half" as const }),
+  split: Schema.optionalWith(
+    Schema.Literal("first-half", "random").annotations({
+      description: "How each super-class's sub-classes are divided between source and target: `first-half` (in " +
+        "the listed order) or `random` (a seeded order).",
+    }),
+    { default: () => "first-half" as const },
+  ),
 }).pipe(
   Schema.filter((o) =>
     o.groups !== undefined && o.hierarchy !== "auto"

@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import fc from "fast-check";
-import { encodeIdx, IdxFormatError, parseIdx } from "../../core/idx.ts";
+import { encodeIdx, IdxFormatError, parseIdx } from "../../core/io/idx.ts";
 import { packagedMnistDir } from "../../plugins/datasets/mnist.ts";
 
 Deno.test("idx: encode → parse round trip (property)", () => {

@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { AUTO_PARALLEL_MIN_TRIALS, autoConcurrency } from "../../core/pipeline/parallel.ts";
+import { AUTO_PARALLEL_MIN_TRIALS, autoConcurrency } from "../../core/pipeline/local_workers.ts";
 
 Deno.test("--concurrency auto: one process for small runs, one worker per core (≤ 4) for larger ones", () => {
   assert.equal(autoConcurrency(1), 1);

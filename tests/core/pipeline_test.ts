@@ -275,7 +275,7 @@ Deno.test("pipeline: `save: true` writes each trial's weights; a zoo model start
     (await Deno.readTextFile(second)).replace(weights, `${dir}/junk.weights`),
   );
   const error = await run(third, { out: `${dir}/c`, cache }).then(() => undefined, (e) => e);
-  assert.equal(error?._tag, "DatasetError");
+  assert.equal(error?._tag, "ModelFileError");
   assert.match(error.describe(), /junk\.weights: is not a scalpel weights file/);
 });
 

@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import { statusLine } from "../../core/progress.ts";
-import { formatDuration } from "../../core/pipeline/run.ts";
+import { formatDuration } from "../../core/progress.ts";
 
 Deno.test("progress: status line and durations", () => {
   const info = {

@@ -12,6 +12,7 @@ Deno.test("report: mean and standard error (hand-computed)", () => {
 });
 
 const line = (shift: string, selection: string, seed: number, lr: number, val: number, test: number): ResultLine => ({
+  status: "ok",
   key: `${shift}-${selection}-${seed}-${lr}`,
   shift,
   shiftRef: {},

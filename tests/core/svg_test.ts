@@ -354,6 +354,7 @@ const cell = (shift: string, selection: string, mean: number, se: number | undef
   trainedParams: 1234,
   groupActivity: {},
   best,
+  failed: 0,
 });
 
 Deno.test("html: the report holds the three charts, the table, the pipeline, and escapes names", () => {

@@ -39,7 +39,7 @@ Deno.test("e2e: `scalpel run` on a tiny MNIST pipeline writes results and prints
   // running the same command again resumes: nothing left to do, same summary
   const again = await scalpel(["run", fixture("pipelines/tiny.yaml"), "--out", out, "--cache", `${dir}/cache`], [dir]);
   assert.equal(again.code, 0, again.stderr);
-  assert.match(again.stdout, /0 trials run, 6 resumed/);
+  assert.match(again.stdout, /0 trials run in this process, 6 resumed/);
 });
 
 Deno.test("e2e: bad input ⇒ exit 1, one paragraph without a stack trace, no run directory", async (t) => {
@@ -145,7 +145,7 @@ Deno.test("e2e: a custom shift plugin listed in the pipeline file runs end to en
       [
         "throwing_shift.ts",
         "throws",
-        /shifts\[0\]: shift plugin "throws" failed: this shift is broken on purpose.*throwing_shift\.ts/,
+        /shifts\[0\]: shift plugin "throws" failed in apply: this shift is broken on purpose.*throwing_shift\.ts/,
       ],
       [
         "bad_schema_shift.ts",
@@ -202,7 +202,7 @@ Deno.test("e2e: --concurrency 2 gives the same result lines as 1; a cut-short ru
   // parallel first, on a cold cache: the parent pre-trains once, the workers only load
   const two = await scalpel(["run", file, "--out", `${dir}/two`, "--cache", cache, "--concurrency", "2"], [dir]);
   assert.equal(two.code, 0, two.stderr);
-  assert.match(two.stdout, /6 trials run by 2 workers/, `${two.stderr}\n${two.stdout.slice(-300)}`);
+  assert.match(two.stdout, /6 trials run by 2 worker processes/, `${two.stderr}\n${two.stdout.slice(-300)}`);
   assert.equal(two.stderr.match(/^pre-training small-cnn on/gm)?.length, 1, two.stderr);
   const twoKeys = (await Deno.readTextFile(`${dir}/two/results.jsonl`)).trim().split("\n").map((l) =>
     JSON.parse(l).key
@@ -228,7 +228,14 @@ Deno.test("e2e: --concurrency 2 gives the same result lines as 1; a cut-short ru
   await Deno.writeTextFile(`${cut}/results.jsonl`, `${full[0]}\n${full[1]}\n${full[2].slice(0, 40)}`);
   const resumed = await scalpel(["run", file, "--out", cut, "--cache", cache], [dir]);
   assert.equal(resumed.code, 0, resumed.stderr);
-  assert.match(resumed.stdout, /4 trials run, 2 resumed/);
+  assert.match(resumed.stdout, /4 trials run in this process, 2 resumed/);
+  assert.match(resumed.stderr, /removed a partial last line \(40 bytes/);
+  const cutLines = (await Deno.readTextFile(`${cut}/results.jsonl`)).split("\n");
+  assert.equal(cutLines.pop(), "", "the file ends with a newline");
+  assert.equal(cutLines.length, 6, "one whole line per trial: the partial line was cut, not glued to");
+  assert.deepEqual(cutLines.slice(0, 2), full.slice(0, 2), "recorded lines are kept as they were");
+  assert.equal(new Set(cutLines.map((l) => JSON.parse(l).key)).size, 6);
+  assert.deepEqual(await scoresByKey(cut), await scoresByKey(`${dir}/one`));
   const summary = async (d: string) => JSON.parse(await Deno.readTextFile(`${d}/summary.json`)).cells;
   assert.deepEqual(await summary(cut), await summary(`${dir}/one`));
 

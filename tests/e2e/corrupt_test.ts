@@ -7,7 +7,7 @@ import { Effect } from "effect";
 import { decode } from "fast-png";
 import { runCli, tempDir } from "../helpers.ts";
 import { decodeNpy } from "../../core/io/npy.ts";
-import { parseIdx } from "../../core/idx.ts";
+import { parseIdx } from "../../core/io/idx.ts";
 import { MNIST_FILES, packagedMnistDir } from "../../plugins/datasets/mnist.ts";
 import { parseNames, parseSeverities } from "../../commands/corrupt.ts";
 import { CORRUPTION_NAMES } from "../../plugins/shifts/corruptions/index.ts";

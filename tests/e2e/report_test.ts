@@ -201,16 +201,29 @@ Deno.test("e2e: report.html of a tiny run (parse checks, headless Chromium), the
     assert.match(lines[2], new RegExp(`^1 cached model\\(s\\), \\d+ KiB in ${cache}$`));
   });
 
-  await t.step("`scalpel cache clear` deletes only the cache files", async () => {
-    await Deno.writeTextFile(`${cache}/abc.weights.tmp-123`, "partial");
+  await t.step("`scalpel cache clear` on a run directory refuses and deletes nothing", async () => {
+    const before = [...Deno.readDirSync(out)].map((e) => e.name).sort();
+    const c = await scalpel(["cache", "clear", "--cache", out], [dir]);
+    assert.equal(c.code, 1, c.stdout);
+    assert.match(c.stderr, /^error: Model cache .*: is not a scalpel model cache: it has no scalpel-cache\.json/);
+    assert.deepEqual([...Deno.readDirSync(out)].map((e) => e.name).sort(), before, "nothing deleted");
+    assert.ok(before.includes("pipeline.resolved.json") && before.includes("summary.json"));
+  });
+
+  await t.step("`scalpel cache clear` deletes only the cache's own files", async () => {
+    await Deno.writeTextFile(`${cache}/0123456789abcdef.weights.tmp-123`, "partial");
+    await Deno.writeTextFile(`${cache}/notes.json`, "{}");
     await Deno.writeTextFile(`${cache}/notes.txt`, "not a cache file");
     const c = await scalpel(["cache", "clear", "--cache", cache], [dir]);
     assert.equal(c.code, 0, c.stderr);
-    assert.match(c.stdout, /deleted .*abc\.weights\.tmp-123\n/);
+    assert.match(c.stdout, /deleted .*0123456789abcdef\.weights\.tmp-123\n/);
     assert.match(c.stdout, /deleted .*\.weights\n/);
     assert.match(c.stdout, /deleted .*\.json\n/);
     assert.match(c.stdout, /Deleted 3 file\(s\), .* from /);
-    assert.deepEqual([...Deno.readDirSync(cache)].map((e) => e.name), ["notes.txt"]);
+    assert.deepEqual(
+      [...Deno.readDirSync(cache)].map((e) => e.name).sort(),
+      ["notes.json", "notes.txt", "scalpel-cache.json"],
+    );
     const again = await scalpel(["cache", "clear", "--cache", cache], [dir]);
     assert.match(again.stdout, /is empty; nothing to delete/);
     const l = await scalpel(["cache", "list", "--cache", cache], [dir]);
@@ -220,6 +233,6 @@ Deno.test("e2e: report.html of a tiny run (parse checks, headless Chromium), the
     assert.match(none.stdout, /is empty\./);
     const file = await scalpel(["cache", "list", "--cache", `${cache}/notes.txt`], [dir]);
     assert.equal(file.code, 1);
-    assert.match(file.stderr, /^error: --cache: .*notes\.txt is not a directory\./);
+    assert.match(file.stderr, /^error: Model cache .*notes\.txt: is not a directory\./);
   });
 });

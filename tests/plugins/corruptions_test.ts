@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { parseIdx } from "../../core/idx.ts";
+import { parseIdx } from "../../core/io/idx.ts";
 import { rngFor } from "../../core/random.ts";
 import { Effect } from "effect";
 import { type Dataset, type Split, take } from "../../core/dataset.ts";

@@ -11,7 +11,7 @@ import jpeg from "jpeg-js";
 import type { Plugin, ShiftImpl } from "../../core/plugin.ts";
 import type { Dataset } from "../../core/dataset.ts";
 import { DatasetError, type UserError } from "../../core/errors.ts";
-import { encodeIdx } from "../../core/idx.ts";
+import { encodeIdx, parseIdx } from "../../core/io/idx.ts";
 import { encodeNpyTyped, type NpyTypedArray } from "../../core/io/npy.ts";
 import { rngFor, type StreamPath } from "../../core/random.ts";
 import idx from "../../plugins/datasets/idx.ts";
@@ -22,7 +22,6 @@ import mnist, { MNIST_FILES, packagedMnistDir } from "../../plugins/datasets/mni
 import natural from "../../plugins/shifts/natural.ts";
 import { run } from "../../mod.ts";
 import { tempDir, useWasm } from "../helpers.ts";
-import { parseIdx } from "../../core/idx.ts";
 
 // ---------------------------------------------------------------------------
 // helpers

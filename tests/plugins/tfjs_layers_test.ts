@@ -15,7 +15,7 @@ import { tempDir, useWasm } from "../helpers.ts";
 import tfjsLayers, { assignGroups, patternRegExp } from "../../plugins/models/tfjs_layers.ts";
 import { disposeModel, type Model, snapshot } from "../../core/model.ts";
 import { rngFor } from "../../core/random.ts";
-import { DatasetError, PluginError } from "../../core/errors.ts";
+import { ModelFileError, PluginError } from "../../core/errors.ts";
 import type { ModelImpl } from "../../core/plugin.ts";
 import { model as modelCommand } from "../../commands/model.ts";
 
@@ -71,7 +71,7 @@ const makeError = async (options: { path: string; groups?: Record<string, string
   const exit = await Effect.runPromiseExit(tfjsLayers.make(options).pipe(Effect.provide(NodeContext.layer)));
   assert.ok(Exit.isFailure(exit), "make should fail");
   const e = exit.cause._tag === "Fail" ? exit.cause.error : undefined;
-  assert.ok(e instanceof DatasetError || e instanceof PluginError, `a user error, got ${String(exit.cause)}`);
+  assert.ok(e instanceof ModelFileError || e instanceof PluginError, `a user error, got ${String(exit.cause)}`);
   return e;
 };
 
@@ -232,7 +232,7 @@ Deno.test("tfjs-layers: a wrong input shape or class count is a clear error", as
 Deno.test("tfjs-layers: missing, malformed and truncated files are user errors naming the file", async () => {
   const d = await Deno.makeTempDir({ dir, prefix: "bad-" });
   const missing = await makeError({ path: `${d}/nope.json` });
-  assert.ok(missing instanceof DatasetError && missing.file === `${d}/nope.json`);
+  assert.ok(missing instanceof ModelFileError && missing.file === `${d}/nope.json`);
   assert.match(missing.describe(), /cannot be read.*model\.save/);
   await Deno.writeTextFile(`${d}/bad.json`, "{ not json");
   assert.match((await makeError({ path: `${d}/bad.json` })).describe(), /bad\.json: is not valid JSON/);
@@ -243,13 +243,13 @@ Deno.test("tfjs-layers: missing, malformed and truncated files are user errors n
   const bytes = await Deno.readFile(plainFile.replace("model.json", "weights.bin"));
   await Deno.writeFile(`${d}/weights.bin`, bytes.subarray(0, bytes.length - 8));
   const truncated = await makeError({ path: `${d}/model.json` });
-  assert.ok(truncated instanceof DatasetError);
+  assert.ok(truncated instanceof ModelFileError);
   assert.equal(truncated.file, `${d}/weights.bin`);
   assert.match(truncated.describe(), /has \d+ bytes but .*model\.json needs \d+ .*\(truncated\)/);
   // missing weights file
   await Deno.remove(`${d}/weights.bin`);
   const gone = await makeError({ path: `${d}/model.json` });
-  assert.ok(gone instanceof DatasetError && gone.file === `${d}/weights.bin`);
+  assert.ok(gone instanceof ModelFileError && gone.file === `${d}/weights.bin`);
 });
 
 Deno.test("tfjs-layers: a final softmax is removed so forward returns logits", async () => {

@@ -1,0 +1,54 @@
+/**
+ * What the `scalpel` command and the programmatic API (mod.ts) share: the base layer
+ * (platform services and the plugin registry), the default cache directory, and the
+ * one decoder from a finished program to an exit code and its message.
+ * @module
+ */
+import { Cause, Exit, Layer, Option } from "effect";
+import { NodeContext } from "@effect/platform-node";
+import { registryLayer } from "../core/registry.ts";
+import type { AnyPlugin } from "../core/plugin.ts";
+import { isUserError, type UserError } from "../core/errors.ts";
+import { builtinPlugins } from "../plugins/index.ts";
+
+export { DEFAULT_CACHE_DIR } from "../core/cache.ts";
+
+/** Platform services (files, paths, subprocesses) and the registry of built-in plugins plus `extra`. */
+export const baseLayer = (extra: ReadonlyArray<AnyPlugin> = []) =>
+  Layer.mergeAll(NodeContext.layer, registryLayer([...builtinPlugins, ...extra]));
+
+/** How a program ended, for a person and for the shell. */
+export type Ending =
+  | { readonly _tag: "Success" }
+  /** A mistake in the input or a failed trial: one paragraph, exit 1. */
+  | { readonly _tag: "UserError"; readonly error: UserError }
+  /** A command-line usage error that @effect/cli already printed: exit 2. */
+  | { readonly _tag: "Usage" }
+  /** Interrupted (Ctrl-C): exit 130. */
+  | { readonly _tag: "Interrupted" }
+  /** A bug: the cause with its stack, exit 3. */
+  | { readonly _tag: "Internal"; readonly cause: Cause.Cause<unknown> };
+
+/** Decode how a program ended. */
+export const endingOf = (exit: Exit.Exit<unknown, unknown>): Ending => {
+  if (Exit.isSuccess(exit)) return { _tag: "Success" };
+  const failure = Cause.failureOption(exit.cause);
+  if (Option.isSome(failure) && isUserError(failure.value)) return { _tag: "UserError", error: failure.value };
+  if (Option.isSome(failure)) return { _tag: "Usage" };
+  if (Cause.isInterruptedOnly(exit.cause)) return { _tag: "Interrupted" };
+  return { _tag: "Internal", cause: exit.cause };
+};
+
+/** The exit code of an ending. */
+export const exitCodeOf = (e: Ending): number =>
+  e._tag === "Success" ? 0 : e._tag === "UserError" ? 1 : e._tag === "Usage" ? 2 : e._tag === "Interrupted" ? 130 : 3;
+
+/** The message of an ending for stderr (empty when there is nothing to say). */
+export const messageOf = (e: Ending): string =>
+  e._tag === "UserError"
+    ? `error: ${e.error.describe()}`
+    : e._tag === "Interrupted"
+    ? "interrupted: results already recorded are kept; run the same command again to resume."
+    : e._tag === "Internal"
+    ? `internal error (please report it):\n${Cause.pretty(e.cause)}`
+    : "";

@@ -1,0 +1,186 @@
+/**
+ * `scalpel run FILE`: run a pipeline file into a run directory (new, or resumed), in
+ * this process or spread over local worker processes, and print the summary table.
+ * @module
+ */
+import { Args, Command, Options } from "@effect/cli";
+import { Path } from "@effect/platform";
+import { Console, Effect, Option } from "effect";
+import { CommandLineError } from "../core/errors.ts";
+import { AUTO_PARALLEL_MIN_TRIALS, usableCores } from "../core/pipeline/local_workers.ts";
+import { makeProgress } from "../core/progress.ts";
+import { type BackendChoice, backendChoices, TensorBackendLive } from "../core/backend.ts";
+import { loadPipeline } from "../core/pipeline/load.ts";
+import { runPipeline } from "../core/pipeline/run.ts";
+import { DEFAULT_CACHE_DIR } from "./base.ts";
+
+/** The pipeline file argument of `run` and `validate`. */
+export const pipelineArg = Args.text({ name: "pipeline" }).pipe(Args.withDescription("pipeline file (YAML or JSON)"));
+
+/** `--max-trials`: the largest grid a command accepts. */
+export const maxTrialsOption = Options.text("max-trials").pipe(
+  Options.withDescription("refuse a grid of more trials than this (default 100000)"),
+  Options.optional,
+);
+
+/** `--seed`: a root seed overriding the file's, checked like the file's. */
+export const seedOption = Options.text("seed").pipe(
+  Options.withDescription("root seed (overrides the file's `seed`)"),
+  Options.optional,
+);
+
+/** `--backend`: overrides the file's backend. */
+export const backendOption = Options.text("backend").pipe(
+  Options.withDescription(`tensor backend: ${backendChoices.join(" | ")} (overrides the file's \`backend\`)`),
+  Options.optional,
+);
+
+/** A whole number from `min` up given to `flag`, or a CommandLineError naming the flag. */
+const wholeNumber = (flag: string, text: string, min: number, what: string, fix: string) =>
+  /^\d+$/.test(text) && Number.isSafeInteger(Number(text)) && Number(text) >= min
+    ? Effect.succeed(Number(text))
+    : Effect.fail(new CommandLineError({ flag, detail: `${JSON.stringify(text)} is not ${what}`, fix }));
+
+/** The overrides of the command line, each checked with its flag named. */
+export const overridesOf = (seed: Option.Option<string>, backend: Option.Option<string>) =>
+  Effect.gen(function* () {
+    const out: { seed?: number; backend?: BackendChoice } = {};
+    if (Option.isSome(seed)) {
+      out.seed = yield* wholeNumber(
+        "--seed",
+        seed.value,
+        0,
+        "a seed",
+        "Give a whole number from 0 up, as the pipeline file's `seed`.",
+      );
+    }
+    if (Option.isSome(backend)) {
+      const b = backendChoices.find((c) => c === backend.value);
+      if (b === undefined) {
+        return yield* new CommandLineError({
+          flag: "--backend",
+          detail: `${JSON.stringify(backend.value)} is not a backend`,
+          fix: `Give one of ${backendChoices.join(", ")}.`,
+        });
+      }
+      out.backend = b;
+    }
+    return out;
+  });
+
+/** `--max-trials`, checked. */
+export const maxTrialsOf = (value: Option.Option<string>) =>
+  Option.isNone(value)
+    ? Effect.succeed(undefined)
+    : wholeNumber("--max-trials", value.value, 1, "a number of trials", "Give a whole number from 1 up.");
+
+const timestamp = () => new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "").replace("T", "-");
+
+/** A `--flag N|auto` value: `auto` gives `auto()`, else a whole number from 1 to 64 (`what`: "a worker count"…). */
+export const countOption = (flag: string, text: string, what: string, auto: () => number | "auto") =>
+  text === "auto"
+    ? Effect.succeed(auto())
+    : /^\d+$/.test(text) && Number(text) >= 1 && Number(text) <= 64
+    ? Effect.succeed(Number(text))
+    : Effect.fail(
+      new CommandLineError({
+        flag,
+        detail: `${text} is not a ${what} count`,
+        fix: "Give a whole number from 1 to 64, or `auto`.",
+      }),
+    );
+
+/** `scalpel run FILE`. */
+export const run = Command.make("run", {
+  pipeline: pipelineArg,
+  out: Options.text("out").pipe(
+    Options.withDescription(
+      "run directory (default: runs/<name>/<timestamp>); an existing run of the same pipeline is resumed",
+    ),
+    Options.optional,
+  ),
+  seed: seedOption,
+  backend: backendOption,
+  cache: Options.text("cache").pipe(
+    Options.withDescription("pre-trained model cache directory"),
+    Options.withDefault(DEFAULT_CACHE_DIR),
+  ),
+  quiet: Options.boolean("quiet").pipe(Options.withDescription("print only the summary table")),
+  concurrency: Options.text("concurrency").pipe(
+    Options.withDescription(
+      "worker processes running trials in parallel, or `auto` (one per CPU core, up to 4, when " +
+        `${AUTO_PARALLEL_MIN_TRIALS} trials or more are left); results are identical whatever N is`,
+    ),
+    Options.withDefault("auto"),
+  ),
+  threads: Options.text("threads").pipe(
+    Options.withDescription(
+      "threads of the wasm backend in this process, or `auto` (one per CPU core, up to 4; workers of a " +
+        "parallel run use 1 each); results are identical whatever N is",
+    ),
+    Options.withDefault("auto"),
+  ),
+  retryFailed: Options.boolean("retry-failed").pipe(
+    Options.withDescription("when resuming, run the trials that failed before again (they are kept otherwise)"),
+  ),
+  maxTrials: maxTrialsOption,
+}, (a) =>
+  Effect.gen(function* () {
+    const path = yield* Path.Path;
+    const overrides = yield* overridesOf(a.seed, a.backend);
+    const threads = yield* countOption("--threads", a.threads, "thread", usableCores) as Effect.Effect<
+      number,
+      CommandLineError
+    >;
+    const concurrency = yield* countOption("--concurrency", a.concurrency, "worker", () => "auto");
+    const maxTrials = yield* maxTrialsOf(a.maxTrials);
+    const pipeline = yield* loadPipeline(a.pipeline, overrides, maxTrials === undefined ? {} : { maxTrials });
+    if (concurrency !== "auto" && concurrency > 1 && Deno.permissions.querySync({ name: "run" }).state !== "granted") {
+      return yield* new CommandLineError({
+        flag: "--concurrency",
+        detail: "starting worker processes needs the permission to run subprocesses",
+        fix: "Use `deno task scalpel` (it grants --allow-run) or add --allow-run to your `deno run` command.",
+      });
+    }
+    const outDir = Option.getOrElse(a.out, () => path.join("runs", pipeline.settings.name, timestamp()));
+    const progress = makeProgress({ quiet: a.quiet, terminal: Deno.stderr.isTerminal() });
+    const backend = TensorBackendLive(pipeline.settings.backend, {
+      threads,
+      onFallback: (reason) =>
+        console.error(
+          `warning: the threaded wasm backend did not start (${reason}); running on one thread (--threads 1 skips the attempt).`,
+        ),
+    });
+    const self = new URL("../cli.ts", import.meta.url).pathname;
+    const outcome = yield* runPipeline(pipeline, {
+      outDir,
+      cacheDir: a.cache,
+      log: progress.log,
+      epoch: progress.epoch,
+      retryFailed: a.retryFailed,
+      workers: {
+        count: concurrency,
+        command: {
+          command: Deno.execPath(),
+          args: [
+            "run",
+            "--allow-read",
+            "--allow-env",
+            "--allow-sys=uid,gid,hostname",
+            `--allow-write=${path.resolve(outDir)},${path.resolve(a.cache)}`,
+            self,
+            "worker",
+            "--stdio",
+          ],
+        },
+        source: { file: path.resolve(a.pipeline), overrides },
+      },
+    }).pipe(Effect.provide(backend), Effect.ensuring(progress.done));
+    yield* Console.log(outcome.markdown);
+    yield* Console.log(
+      `Results: ${outDir}/ (results.jsonl, summary.md, summary.csv, summary.json, report.html); ` +
+        `${outcome.trialsRun} trials run ${
+          outcome.launcher === "in this process" ? "in this process" : `by ${outcome.launcher}`
+        }, ${outcome.trialsSkipped} resumed.`,
+    );
+  })).pipe(Command.withDescription("run a pipeline file and write results and a summary to a run directory"));

@@ -1,0 +1,74 @@
+/**
+ * Trials as serialisable specs, and the messages between a parallel run's parent and
+ * its local worker processes (JSON lines: the parent writes to a worker's stdin, the
+ * worker answers on stdout behind a prefix). Both sides decode what they read with
+ * these Schemas. A worker rebuilds the pipeline from `PipelineSource`, expands the
+ * same trials and refuses a spec whose key differs from its own (a pipeline file
+ * changed under a running sweep).
+ * @module
+ */
+import { Schema } from "effect";
+import { backendChoices } from "../backend.ts";
+import { OutcomeLineSchema } from "../results.ts";
+
+/** One trial, as plain data: indices into the resolved pipeline, its seed and learning rate, and its key. */
+export const TrialSpecSchema = Schema.Struct({
+  key: Schema.String,
+  shiftIndex: Schema.Int.pipe(Schema.nonNegative()),
+  selectionIndex: Schema.Int.pipe(Schema.nonNegative()),
+  seed: Schema.Int.pipe(Schema.nonNegative()),
+  lr: Schema.Number,
+});
+
+/** Where a pipeline comes from: its file (absolute path) and the command line's overrides. */
+export const PipelineSourceSchema = Schema.Struct({
+  file: Schema.String,
+  overrides: Schema.Struct({
+    seed: Schema.optional(Schema.Int.pipe(Schema.nonNegative())),
+    backend: Schema.optional(Schema.Literal(...backendChoices)),
+  }),
+});
+
+/** Where a pipeline comes from. */
+export type PipelineSource = typeof PipelineSourceSchema.Type;
+
+/** Parent → worker. */
+export const ToWorkerSchema = Schema.Union(
+  Schema.Struct({
+    type: Schema.Literal("init"),
+    pipeline: PipelineSourceSchema,
+    cacheDir: Schema.String,
+    /** Where to save fine-tuned weights (`save: true`). */
+    saveDir: Schema.optional(Schema.String),
+  }),
+  Schema.Struct({ type: Schema.Literal("trial"), trial: TrialSpecSchema }),
+);
+
+/** Parent → worker. */
+export type ToWorker = typeof ToWorkerSchema.Type;
+
+/** Worker → parent. */
+export const FromWorkerSchema = Schema.Union(
+  Schema.Struct({
+    type: Schema.Literal("epoch"),
+    key: Schema.String,
+    epoch: Schema.Int,
+    epochs: Schema.Int,
+    loss: Schema.transform(Schema.NullOr(Schema.Number), Schema.Number, {
+      strict: true,
+      decode: (x) => x ?? NaN,
+      encode: (x) => (Number.isFinite(x) ? x : null),
+    }),
+  }),
+  Schema.Struct({ type: Schema.Literal("outcome"), outcome: OutcomeLineSchema }),
+);
+
+/** Worker → parent. */
+export type FromWorker = typeof FromWorkerSchema.Type;
+
+/** The prefix of a worker's message lines on its stdout (other output is passed on as log lines). */
+export const MESSAGE_PREFIX = "@@scalpel ";
+
+/** One message line (without the newline). */
+export const encodeMessage = <A, I>(schema: Schema.Schema<A, I>, message: A): string =>
+  JSON.stringify(Schema.encodeSync(schema)(message));

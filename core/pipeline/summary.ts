@@ -1,0 +1,81 @@
+/**
+ * The last stage of a run: aggregate the outcome lines (mean ± standard error over
+ * seeds of the trial chosen on validation; failed trials counted and marked) and write
+ * summary.md, summary.csv, summary.json and report.html, each atomically.
+ * @module
+ */
+import { Effect } from "effect";
+import type { FileSystem, Path } from "@effect/platform";
+import { aggregate, type Summary } from "../report/aggregate.ts";
+import { renderCsv, renderJson, renderMarkdown } from "../report/render.ts";
+import { renderHtml } from "../report/html.ts";
+import { sourceAccuracies } from "../cache.ts";
+import { killPoint } from "../killpoint.ts";
+import { isFailed, type ResultLine, type TrialOutcome } from "../results.ts";
+import { RUN_FILES, type RunManifest, writeRunFile } from "../run_dir.ts";
+import type { Prepared } from "./prepare.ts";
+
+/** What the summary stage produced. */
+export interface Written {
+  readonly summary: Summary;
+  readonly markdown: string;
+}
+
+/** Aggregate `outcomes` (the latest line of each trial of the pipeline) and write the summary files of `dir`. */
+export const writeSummary = (
+  dir: string,
+  prepared: Prepared,
+  outcomes: ReadonlyArray<TrialOutcome>,
+  manifest: RunManifest,
+  cacheDir: string,
+): Effect.Effect<Written, import("../errors.ts").RunDirectoryError, FileSystem.FileSystem | Path.Path> =>
+  Effect.gen(function* () {
+    const { p, made } = prepared;
+    const lines = outcomes.filter((o): o is ResultLine => !isFailed(o));
+    const failed = outcomes.filter(isFailed);
+    const accuracies = yield* sourceAccuracies(cacheDir, [...new Set(lines.map((l) => l.pretrained))]);
+    const metric = lines.length > 0 ? Object.keys(lines[0].val)[0] : "accuracy";
+    const summary = aggregate(
+      lines,
+      metric,
+      [...new Set(made.shifts.map((sh) => sh.label))],
+      [...new Set(made.selectors.map((sel) => sel.label))],
+      p.settings.finetune.learningRates,
+      failed,
+    );
+    const ctx = {
+      title: `scalpel: ${p.settings.name}`,
+      lines: [
+        `- dataset: ${p.dataset.plugin.name}, model: ${p.model.plugin.name}, backend: ${manifest.backend}, root seed ${p.settings.seed}, ${p.settings.seeds} fine-tuning seed(s)`,
+        `- target examples: ${p.settings.target.train} train / ${p.settings.target.val} validation / ${p.settings.target.test} test; ` +
+        `fine-tuning up to ${p.settings.finetune.epochs} epochs, learning rates ${
+          p.settings.finetune.learningRates.join(", ")
+        }`,
+        `- pre-training: ${p.settings.pretrain.epochs} epochs on ${
+          p.settings.pretrain.examples ?? "all"
+        } source examples` +
+        (accuracies.length > 0
+          ? `; source test accuracy ${accuracies.map((a) => `${(100 * a).toFixed(1)} %`).join(", ")}`
+          : ""),
+        ...(failed.length > 0
+          ? [`- **${failed.length} trial(s) failed** (marked † in the table; their reasons are in results.jsonl)`]
+          : []),
+      ],
+    };
+    const markdown = renderMarkdown(summary, ctx);
+    const run = { dir };
+    yield* writeRunFile(run, RUN_FILES.summaryMd, markdown);
+    killPoint("summary");
+    yield* writeRunFile(run, RUN_FILES.summaryCsv, renderCsv(summary));
+    yield* writeRunFile(run, RUN_FILES.summaryJson, renderJson(summary, ctx));
+    yield* writeRunFile(
+      run,
+      RUN_FILES.reportHtml,
+      renderHtml(summary, ctx, {
+        resolvedPipeline: manifest.pipeline,
+        backend: manifest.backend,
+        versions: manifest.versions,
+      }),
+    );
+    return { summary, markdown };
+  });

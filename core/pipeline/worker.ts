@@ -1,0 +1,99 @@
+/**
+ * The worker side of the local-processes launcher (`scalpel worker --stdio`): read an
+ * `init` message and then one trial spec at a time from stdin, run each through the
+ * same TrialRunner as an in-process run, and answer with its outcome line on stdout.
+ * The worker never pre-trains (its parent did) and never writes results.jsonl (its
+ * parent does). When stdin closes — no more trials, or the parent died — it exits.
+ * @module
+ */
+import { Effect, Either, Schema } from "effect";
+import type { FileSystem, Path } from "@effect/platform";
+import { PipelineFileError, type UserError } from "../errors.ts";
+import type { Registry } from "../registry.ts";
+import type { TensorBackend } from "../backend.ts";
+import { loadPipeline } from "./load.ts";
+import { makePlugins } from "./make.ts";
+import { prepare } from "./prepare.ts";
+import { makeTrialRunner } from "./runner.ts";
+import { encodeMessage, FromWorkerSchema, MESSAGE_PREFIX, type ToWorker, ToWorkerSchema } from "./protocol.ts";
+
+const encoder = new TextEncoder();
+
+/** Write one message line to stdout, whole. */
+const send = (message: typeof FromWorkerSchema.Type) =>
+  Effect.sync(() => {
+    const bytes = encoder.encode(MESSAGE_PREFIX + encodeMessage(FromWorkerSchema, message) + "\n");
+    let written = 0;
+    while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
+  });
+
+/** The lines of stdin; when it closes (the parent is done or gone) the process exits. */
+async function* stdinLines(): AsyncGenerator<string> {
+  let buffer = "";
+  for await (const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
+    buffer += chunk;
+    let nl: number;
+    while ((nl = buffer.indexOf("\n")) >= 0) {
+      yield buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+    }
+  }
+}
+
+const decode = Schema.decodeUnknownEither(Schema.parseJson(ToWorkerSchema));
+
+/** Serve trials over stdin / stdout until stdin closes; `makeBackend` starts the backend the pipeline asks for. */
+export const serveTrials = (
+  log: (line: string) => Effect.Effect<void>,
+  withBackend: <A, E, R>(
+    backend: string,
+    effect: Effect.Effect<A, E, R>,
+  ) => Effect.Effect<A, E | UserError, Exclude<R, TensorBackend>>,
+): Effect.Effect<void, UserError, FileSystem.FileSystem | Path.Path | Registry> =>
+  Effect.gen(function* () {
+    const lines = stdinLines();
+    const next = Effect.promise(() => lines.next()).pipe(
+      Effect.flatMap((r) => r.done ? Effect.sync(() => Deno.exit(0)) as Effect.Effect<never> : Effect.succeed(r.value)),
+      Effect.flatMap((text) => {
+        const m = decode(text);
+        return Either.isRight(m) ? Effect.succeed(m.right) : Effect.dieMessage(`bad message from the parent: ${text}`);
+      }),
+    );
+    const init = yield* next;
+    if (init.type !== "init") return yield* Effect.dieMessage("the first message to a worker must be `init`");
+    const p = yield* loadPipeline(init.pipeline.file, init.pipeline.overrides);
+    yield* withBackend(
+      p.settings.backend,
+      Effect.gen(function* () {
+        const made = yield* makePlugins(p);
+        const prepared = yield* prepare(p, made);
+        const byKey = new Map(prepared.trials.map((t) => [t.key, t]));
+        let current = "";
+        const runner = yield* makeTrialRunner(prepared, {
+          cacheDir: init.cacheDir,
+          log,
+          onMiss: "fail",
+          ...(init.saveDir ? { saveDir: init.saveDir } : {}),
+          onEpoch: (e) => send({ type: "epoch", key: current, epoch: e.epoch, epochs: e.epochs, loss: e.loss }),
+        });
+        while (true) {
+          const m: ToWorker = yield* next;
+          if (m.type !== "trial") continue;
+          const trial = byKey.get(m.trial.key);
+          if (
+            !trial || trial.shiftIndex !== m.trial.shiftIndex || trial.selectionIndex !== m.trial.selectionIndex ||
+            trial.seed !== m.trial.seed || trial.lr !== m.trial.lr
+          ) {
+            return yield* new PipelineFileError({
+              file: p.file,
+              detail:
+                `  trial ${m.trial.key} is not one of this pipeline's trials: the file changed after the run started`,
+            });
+          }
+          current = trial.key;
+          const outcome = yield* runner.run(trial);
+          yield* send({ type: "outcome", outcome });
+        }
+      }).pipe(Effect.scoped),
+    );
+  });

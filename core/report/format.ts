@@ -1,0 +1,39 @@
+/**
+ * How the reports (Markdown and HTML) write numbers: fractions such as accuracy as
+ * percentages with one decimal, other metrics with three; `mean ± SE`; learning rates
+ * in exponent form. One copy, so that summary.md and report.html always agree.
+ * @module
+ */
+import type { Cell } from "./aggregate.ts";
+
+/** True for a metric that is a fraction in [0, 1] (any accuracy), shown as a percentage. */
+export const isFraction = (metric: string): boolean => /accuracy/.test(metric);
+
+/** How a metric's values are shown: multiplied by `scale`, with `digits` decimals. */
+export interface Scaling {
+  /** Shown as a percentage (a fraction metric). */
+  readonly percent: boolean;
+  /** 100 for percentages, else 1. */
+  readonly scale: number;
+  /** Decimals: 1 for percentages, else 3. */
+  readonly digits: number;
+}
+
+/** The scaling of a metric's values in the reports. */
+export const scalingOf = (metric: string): Scaling => {
+  const percent = isFraction(metric);
+  return { percent, scale: percent ? 100 : 1, digits: percent ? 1 : 3 };
+};
+
+/** `89.1 ± 0.4` (scaled; just the mean without a standard error). */
+export const formatMeanSe = (m: { mean: number; se: number | undefined }, scaling: Scaling): string => {
+  const mean = (m.mean * scaling.scale).toFixed(scaling.digits);
+  return m.se === undefined ? mean : `${mean} ± ${(m.se * scaling.scale).toFixed(scaling.digits)}`;
+};
+
+/** A learning rate as `1e-3`; `–` for none. */
+export const formatLr = (lr: number | null): string => (lr === null ? "–" : lr.toExponential(0));
+
+/** The learning rate and epoch chosen on validation, per seed: `1e-3 / 4, 1e-2 / 7`. */
+export const formatChosen = (c: Pick<Cell, "chosenLr" | "chosenEpoch">): string =>
+  c.chosenLr.map((lr, i) => `${formatLr(lr)} / ${c.chosenEpoch[i]}`).join(", ");
