@@ -83,7 +83,10 @@ export const validate = (file: string, plugins: ReadonlyArray<AnyPlugin> = []): 
     }).pipe(Effect.provide(baseLayer(plugins))),
   );
 
-/** Run a pipeline file; resolves to the outcome (summary, run directory) or rejects with a UserError. */
+/**
+ * Run a pipeline file; resolves to the outcome (summary, run directory; `failed` is set when some trials failed:
+ * their failed lines are in results.jsonl) or rejects with a UserError.
+ */
 export const run = (file: string, options: RunOptions): Promise<RunOutcome> =>
   toPromise(
     Effect.gen(function* () {

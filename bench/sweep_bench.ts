@@ -68,7 +68,7 @@ const pipeline = await validate(values.pipeline);
 const trials = pipeline.shifts.length * pipeline.selections.length * pipeline.settings.seeds *
   pipeline.settings.finetune.learningRates.length;
 const deno = Deno.execPath();
-const perms = ["--allow-read", "--allow-env", "--allow-sys=uid,gid", `--allow-write=${work}`, "--allow-run"];
+const perms = ["--allow-read", "--allow-env", "--allow-sys=uid,gid,hostname", `--allow-write=${work}`, "--allow-run"];
 for (const concurrency of values.concurrency.split(",").map(Number)) {
   const cache = `${work}/cache-${concurrency}`;
   for (const state of ["cold", "warm"]) {

@@ -102,7 +102,7 @@ for (const t of moreThreads) {
       "run",
       "--allow-read",
       "--allow-env",
-      "--allow-sys=uid,gid",
+      "--allow-sys=uid,gid,hostname",
       new URL(import.meta.url).pathname,
       "--json",
       "--backends",

@@ -183,4 +183,5 @@ export const run = Command.make("run", {
           outcome.launcher === "in this process" ? "in this process" : `by ${outcome.launcher}`
         }, ${outcome.trialsSkipped} resumed.`,
     );
+    if (outcome.failed) return yield* outcome.failed;
   })).pipe(Command.withDescription("run a pipeline file and write results and a summary to a run directory"));

@@ -1,11 +1,15 @@
 /**
  * An exclusive lock on a run directory, held for the whole run: a lock file naming
- * the process (pid, its start time) and the host, created with O_EXCL. A second run
- * on the same directory is refused. A lock left by a process that is no longer
- * running on this host (a crash, `kill -9`) is taken over; a lock from another host
- * is never taken over, since its process cannot be checked from here.
+ * the process (pid) and the host, created with O_EXCL. A second run on the same
+ * directory is refused. A lock left by a process that is no longer running on this
+ * host (a crash, `kill -9`) is taken over; a lock from another host is never taken
+ * over, since its process cannot be checked from here. Whether a process runs is asked
+ * of the kernel (signal 0), which needs the permission to run subprocesses; without
+ * it, no lock is taken over. A pid reused by an unrelated process keeps the lock held
+ * (the message says how to remove it): the safe side.
  * @module
  */
+import process from "node:process";
 import { Effect, Schema, type Scope } from "effect";
 import { FileSystem, Path } from "@effect/platform";
 import { RunDirectoryError } from "./errors.ts";
@@ -16,8 +20,6 @@ export const LOCK_FILE = "run.lock";
 const LockSchema = Schema.Struct({
   pid: Schema.Int,
   host: Schema.String,
-  /** The process's start time in clock ticks since boot (/proc/<pid>/stat), when known. */
-  startTicks: Schema.optional(Schema.String),
   /** When the lock was taken (ISO time, for people). */
   since: Schema.String,
 });
@@ -42,40 +44,25 @@ export const hostName = (): string => {
   }
 };
 
-/** A process's start time from /proc (Linux), or undefined where it cannot be read. */
-const startTicksOf = (pid: number): string | undefined => {
+/** Whether process `pid` of this host runs: true, false, or undefined when it cannot be told. */
+const isRunning = (pid: number): boolean | undefined => {
   try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    // the command name (field 2) is in parentheses and may hold spaces: count fields after it
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return fields[19]; // field 22 of the whole line
-  } catch {
-    return undefined;
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === "ESRCH") return false;
+    if (code === "EPERM") return true; // it runs, as another user
+    return undefined; // no permission to ask
   }
 };
 
 /** True when the process that wrote `owner` has certainly exited (same host only). */
-const isStale = (owner: LockOwner): boolean => {
-  if (owner.host !== hostName()) return false;
-  if (!hasProc()) return false; // cannot tell: never take over
-  const now = startTicksOf(owner.pid);
-  if (now === undefined) return true; // no such process
-  return owner.startTicks !== undefined && now !== owner.startTicks; // the pid was reused
-};
+const isStale = (owner: LockOwner): boolean => owner.host === hostName() && isRunning(owner.pid) === false;
 
-const hasProc = (): boolean => startTicksOf(Deno.pid) !== undefined;
+const me = (): LockOwner => ({ pid: Deno.pid, host: hostName(), since: new Date().toISOString() });
 
-const me = (): LockOwner => {
-  const startTicks = startTicksOf(Deno.pid);
-  return {
-    pid: Deno.pid,
-    host: hostName(),
-    ...(startTicks === undefined ? {} : { startTicks }),
-    since: new Date().toISOString(),
-  };
-};
-
-const sameOwner = (a: LockOwner, b: LockOwner) => a.pid === b.pid && a.host === b.host && a.startTicks === b.startTicks;
+const sameOwner = (a: LockOwner, b: LockOwner) => a.pid === b.pid && a.host === b.host && a.since === b.since;
 
 /**
  * Take the lock of run directory `dir` (which must exist) for the life of the scope;

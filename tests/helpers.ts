@@ -32,21 +32,31 @@ export const testLayer = Layer.mergeAll(NodeContext.layer, registryLayer(builtin
 export const fixture = (rel: string): string => `${ROOT}fixtures/${rel}`;
 
 /** The permissions of the `scalpel` task (the write permission is given per call). */
-const CLI_PERMISSIONS = ["--allow-read", "--allow-env", "--allow-sys=uid,gid", "--allow-run"];
+const CLI_PERMISSIONS = ["--allow-read", "--allow-env", "--allow-sys=uid,gid,hostname", "--allow-run"];
 
 /**
  * Run `scalpel ARGS` as a user would (a subprocess) with write access to `writable` only,
- * and any further `deno run` flags (e.g. a `--deny-read`).
+ * any further `deno run` flags (e.g. a `--deny-read`) and environment variables.
  */
-export const runCli = async (args: string[], writable: string[], denoFlags: string[] = []) => {
+export const runCli = async (
+  args: string[],
+  writable: string[],
+  denoFlags: string[] = [],
+  env: Record<string, string> = {},
+) => {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", ...CLI_PERMISSIONS, `--allow-write=${writable.join(",")}`, ...denoFlags, `${ROOT}cli.ts`, ...args],
     cwd: ROOT,
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
   }).output();
-  return { code: out.code, stdout: new TextDecoder().decode(out.stdout), stderr: new TextDecoder().decode(out.stderr) };
+  return {
+    code: out.code,
+    signal: out.signal,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
 };
 
 /** Labels with `perClass[c]` examples of class c, classes interleaved round-robin. */

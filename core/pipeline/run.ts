@@ -59,6 +59,11 @@ export interface RunOutcome {
   readonly trialsSkipped: number;
   /** Where the trials ran: `in this process`, `2 worker processes`. */
   readonly launcher: string;
+  /**
+   * Set when trials failed (their failed lines are in results.jsonl, the summary marks
+   * their cells): the error the CLI reports after the table, exiting 1.
+   */
+  readonly failed: TrialsFailedError | undefined;
 }
 
 /** The run directory's manifest for `prepared` on the running backend. */
@@ -202,17 +207,6 @@ export const runPipeline = (
     });
     const written = yield* writeSummary(opts.outDir, prepared, outcomes, manifest, opts.cacheDir);
     const failed = outcomes.filter(isFailed);
-    if (failed.length > 0) {
-      return yield* new TrialsFailedError({
-        dir: opts.outDir,
-        failed: failed.length,
-        total: outcomes.length,
-        first: {
-          trial: `${failed[0].shift} × ${failed[0].selection} seed ${failed[0].seed} lr ${failed[0].lr}`,
-          message: failed[0].error.message.split("\n")[0],
-        },
-      });
-    }
     return {
       outDir: opts.outDir,
       summary: written.summary,
@@ -220,5 +214,14 @@ export const runPipeline = (
       trialsRun: finished,
       trialsSkipped: skipped,
       launcher: launcher.description,
+      failed: failed.length === 0 ? undefined : new TrialsFailedError({
+        dir: opts.outDir,
+        failed: failed.length,
+        total: outcomes.length,
+        first: {
+          trial: `${failed[0].shift} × ${failed[0].selection} seed ${failed[0].seed} lr ${failed[0].lr}`,
+          message: failed[0].error.message.split("\n")[0].replace(/\.$/, ""),
+        },
+      }),
     };
   }).pipe(Effect.scoped);

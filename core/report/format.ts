@@ -37,3 +37,26 @@ export const formatLr = (lr: number | null): string => (lr === null ? "–" : lr
 /** The learning rate and epoch chosen on validation, per seed: `1e-3 / 4, 1e-2 / 7`. */
 export const formatChosen = (c: Pick<Cell, "chosenLr" | "chosenEpoch">): string =>
   c.chosenLr.map((lr, i) => `${formatLr(lr)} / ${c.chosenEpoch[i]}`).join(", ");
+
+/** The mark of a cell some of whose trials failed. */
+export const FAILED_MARK = "†";
+
+/**
+ * A cell's text in a table: mean ± SE, followed by † when some of its trials failed
+ * (the mean is over the others); `failed` when all did; empty when there is no cell.
+ */
+export const cellText = (c: Cell | undefined, metric: string, scaling: Scaling): string => {
+  if (!c) return "";
+  const m = c.metrics[metric];
+  if (!m) return c.failed > 0 ? `failed ${FAILED_MARK}` : "";
+  const text = formatMeanSe(m, scaling);
+  return c.failed > 0 ? `${text} ${FAILED_MARK}` : text;
+};
+
+/** The note under a table with failed cells, or undefined. */
+export const failedNote = (cells: ReadonlyArray<Cell>): string | undefined => {
+  const failed = cells.reduce((n, c) => n + c.failed, 0);
+  return failed === 0 ? undefined : `${FAILED_MARK} ${failed} trial(s) of the marked cells failed: a cell's mean is ` +
+    "over the seeds that finished; results.jsonl holds each failure's reason, and `scalpel run … --retry-failed` " +
+    "runs them again.";
+};

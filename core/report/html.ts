@@ -18,7 +18,7 @@
  */
 import type { Cell, Summary } from "./aggregate.ts";
 import type { ReportContext } from "./render.ts";
-import { formatChosen, formatMeanSe, scalingOf } from "./format.ts";
+import { cellText, failedNote, formatChosen, scalingOf } from "./format.ts";
 import { type BarDatum, escapeXml, type HeatCell, renderBarChart, renderHeatmap } from "./svg.ts";
 
 /** What the report shows besides the summary. */
@@ -151,10 +151,8 @@ export const renderHtml = (summary: Summary, ctx: ReportContext, extras: HtmlExt
   const rows = s.selections.map((sel) => {
     const tds = s.shifts.map((sh) => {
       const c = cellOf(s, sh, sel);
-      const m = c?.metrics[s.metric];
-      if (!c || !m) return `<td class="num"></td>`;
-      const text = escapeXml(formatMeanSe(m, scaling));
-      return c.best ? `<td class="num best"><strong>${text}</strong></td>` : `<td class="num">${text}</td>`;
+      const text = escapeXml(cellText(c, s.metric, scaling));
+      return c?.best ? `<td class="num best"><strong>${text}</strong></td>` : `<td class="num">${text}</td>`;
     });
     return `<tr><th scope="row">${escapeXml(sel)}</th>${tds.join("")}</tr>`;
   });
@@ -213,6 +211,7 @@ export const renderHtml = (summary: Summary, ctx: ReportContext, extras: HtmlExt
     ...rows,
     `</tbody>`,
     `</table>`,
+    ...(failedNote(s.cells) ? [`<p class="note">${escapeXml(failedNote(s.cells)!)}</p>`] : []),
     `<table class="chosen">`,
     `<caption>Chosen on validation (learning rate / epoch, per seed) and trained parameters.</caption>`,
     `<thead><tr><th scope="col">selection</th>${

@@ -4,7 +4,7 @@
  * @module
  */
 import type { Cell, Summary } from "./aggregate.ts";
-import { formatChosen, formatMeanSe, scalingOf } from "./format.ts";
+import { cellText, failedNote, formatChosen, scalingOf } from "./format.ts";
 
 /** Context printed above the table. */
 export interface ReportContext {
@@ -29,12 +29,13 @@ export const renderMarkdown = (s: Summary, ctx: ReportContext): string => {
   for (const sel of s.selections) {
     const cells = s.shifts.map((sh) => {
       const c = cellOf(s, sh, sel);
-      if (!c || !c.metrics[s.metric]) return "";
-      const text = formatMeanSe(c.metrics[s.metric], scaling);
-      return c.best ? `**${text}**` : text;
+      const text = cellText(c, s.metric, scaling);
+      return c?.best ? `**${text}**` : text;
     });
     out.push(`| ${sel} | ${cells.join(" | ")} |`);
   }
+  const note = failedNote(s.cells);
+  if (note) out.push("", note);
   out.push("", "Chosen on validation (learning rate / epoch, per seed) and trained parameters:", "");
   out.push(`| selection | ${s.shifts.join(" | ")} | trained params |`);
   out.push(`|---|${s.shifts.map(() => "---").join("|")}|---:|`);

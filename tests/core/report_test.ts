@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import { aggregate, meanAndStandardError } from "../../core/report/aggregate.ts";
 import { renderCsv, renderMarkdown } from "../../core/report/render.ts";
-import type { ResultLine } from "../../core/results.ts";
+import type { FailedLine, ResultLine } from "../../core/results.ts";
 
 Deno.test("report: mean and standard error (hand-computed)", () => {
   // [0.8, 0.9, 1.0]: mean 0.9, sample sd 0.1, SE 0.1/√3 = 0.057735
@@ -63,4 +63,37 @@ Deno.test("report: validation ties go to the earlier learning rate of the grid, 
     assert.deepEqual(s.cells[0].chosenLr, [0.001]);
     assert.equal(s.cells[0].metrics.accuracy.mean, 0.95);
   }
+});
+
+Deno.test("report: failed trials are counted per cell and marked; a cell whose trials all failed says so", () => {
+  const failed = (shift: string, selection: string, seed: number): FailedLine => ({
+    status: "failed",
+    key: `${shift}-${selection}-${seed}`,
+    shift,
+    selection,
+    seed,
+    lr: 0.01,
+    error: { tag: "TrainingError", message: "the loss became NaN" },
+    seconds: 1,
+  });
+  const lines = [line("s", "a", 0, 0.01, 0.5, 0.6), line("s", "b", 0, 0.01, 0.5, 0.7)];
+  const s = aggregate(lines, "accuracy", ["s"], ["a", "b", "c"], [0.01], [
+    failed("s", "a", 1),
+    failed("s", "c", 0),
+    failed("s", "c", 1),
+  ]);
+  const cell = (sel: string) => s.cells.find((c) => c.selection === sel)!;
+  assert.equal(cell("a").failed, 1);
+  assert.equal(cell("a").metrics.accuracy.n, 1, "the mean is over the seeds that finished");
+  assert.equal(cell("b").failed, 0);
+  assert.equal(cell("c").failed, 2);
+  assert.deepEqual(cell("c").metrics, {});
+  assert.equal(cell("b").best, true, "a failed cell is never the best");
+  const md = renderMarkdown(s, { title: "t", lines: [] });
+  assert.match(md, /\| a \| 60\.0 † \|/);
+  assert.match(md, /\| b \| \*\*70\.0\*\* \|/);
+  assert.match(md, /\| c \| failed † \|/);
+  assert.match(md, /† 3 trial\(s\) of the marked cells failed/);
+  const clean = renderMarkdown(aggregate(lines, "accuracy", ["s"], ["a", "b"], [0.01]), { title: "t", lines: [] });
+  assert.doesNotMatch(clean, /†/);
 });

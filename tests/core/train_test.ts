@@ -127,6 +127,7 @@ Deno.test("train: the first Adam step moves each weight by lr·sign(gradient) (h
 
 Deno.test("train: a NaN loss stops training with a TrainingError naming the run", async () => {
   const { model, w } = probe(0.5);
+  const tensors = tf.memory().numTensors;
   const data: Split = { images: Float32Array.from([NaN, 0.5]), labels: Int32Array.from([0, 1]), count: 2 };
   const result = await Effect.runPromise(Effect.either(train(model, data, {
     epochs: 1,
@@ -143,6 +144,30 @@ Deno.test("train: a NaN loss stops training with a TrainingError naming the run"
     assert.match(result.left.describe(), /trial abc: the loss became NaN/);
   }
   assert.ok(Math.abs(w.dataSync()[0] - 0.5) < 1e-9, "a diverged step must not be applied");
+  assert.equal(tf.memory().numTensors, tensors, "the failed run released its Adam state");
+  w.dispose();
+});
+
+Deno.test("train: a selector that throws mid-run releases the Adam state; a defect is not relabelled", async () => {
+  const { model, w } = probe(0.5);
+  const tensors = tf.memory().numTensors;
+  const data: Split = { images: Float32Array.from([0.2, 0.5]), labels: Int32Array.from([0, 1]), count: 2 };
+  const exit = await Effect.runPromiseExit(train(model, data, {
+    epochs: 3,
+    batchSize: 2,
+    learningRate: 1e-3,
+    batchNormMode: "eval",
+    multipliers: (epoch) => {
+      if (epoch === 1) throw new Error("selector broke");
+      return new Map([["head/w", 1]]);
+    },
+    rng: rngFor(0, ["b"]),
+    what: "trial abc",
+  }));
+  assert.equal(exit._tag, "Failure");
+  // what the selector threw stays a defect here: the trial's error boundary names the plugin, not train()
+  assert.match(String(exit._tag === "Failure" ? exit.cause : ""), /selector broke/);
+  assert.equal(tf.memory().numTensors, tensors, "Adam slots of the first epoch were released");
   w.dispose();
 });
 

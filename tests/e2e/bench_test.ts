@@ -12,7 +12,7 @@ Deno.test("e2e: `bench --json` prints one row per model, subset, cache setting a
       "run",
       "--allow-read",
       "--allow-env",
-      "--allow-sys=uid,gid",
+      "--allow-sys=uid,gid,hostname",
       "--allow-run",
       `${ROOT}bench/train_bench.ts`,
       "--json",
