@@ -119,7 +119,7 @@ const keywords: ReadonlyArray<SchemaAST.AST> = [
 ];
 
 /** The description annotated on `ast`, unless it is effect's generic one for a bare schema. */
-const ownDescription = (ast: SchemaAST.AST): string | undefined => {
+export const ownDescription = (ast: SchemaAST.AST): string | undefined => {
   const d = Option.getOrUndefined(SchemaAST.getDescriptionAnnotation(ast));
   if (d === undefined) return undefined;
   const keyword = keywords.find((k) => k._tag === ast._tag);
@@ -141,7 +141,7 @@ const literalText = (literal: SchemaAST.LiteralValue): string =>
   typeof literal === "bigint" ? `${literal}n` : JSON.stringify(literal);
 
 /** A short human text for the type of `ast` (its encoded side: what a pipeline file gives). */
-const typeText = (ast: SchemaAST.AST): string => {
+export const typeText = (ast: SchemaAST.AST): string => {
   switch (ast._tag) {
     case "StringKeyword":
       return "string";

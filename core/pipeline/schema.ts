@@ -4,7 +4,8 @@
  * (see registry.ts), so their errors name the plugin and the exact path.
  * @module
  */
-import { JSONSchema, ParseResult, Schema } from "effect";
+import { JSONSchema, ParseResult, Schema, SchemaAST } from "effect";
+import { ownDescription, typeText } from "../plugin_options.ts";
 import { backendChoices } from "../backend.ts";
 
 /**
@@ -277,7 +278,10 @@ const LITERAL = /^Expected ("[^"]*"|-?\d[\d.e+-]*|true|false|null), actual (.*)$
  * as the corruption names) become one line listing them, with the closest as a
  * suggestion; the long type dumps of other alternatives beside it are dropped.
  */
-const pathLines = (path: string, messages: ReadonlyArray<string>): string[] => {
+const pathLines = (path: string, all: ReadonlyArray<string>): string[] => {
+  // a value that may be given alone or as a list: the list alternative's type dump says nothing more
+  const single = all.filter((m) => !/^Expected readonly \[/.test(m));
+  const messages = single.length > 0 ? single : all;
   const literals = messages.map((m) => LITERAL.exec(m)).filter((m): m is RegExpExecArray => m !== null);
   if (literals.length < 3) return messages.map((m) => `  ${path}: ${m}`);
   const names = literals.map((m) => m[1]);
@@ -295,9 +299,45 @@ const pathLines = (path: string, messages: ReadonlyArray<string>): string[] => {
   ];
 };
 
+/**
+ * effect's message for a leaf issue, except that a schema's own description (an option's
+ * documentation) never stands in for what was expected: effect would say "Expected
+ * Labelled target examples…, actual 0"; this says what type and range were expected.
+ */
+const leafMessage = (issue: ParseResult.ParseIssue, ast: SchemaAST.AST | undefined, actual: unknown): string => {
+  const own = ParseResult.ArrayFormatter.formatIssueSync(issue)[0]?.message ?? "is not valid";
+  if (ast === undefined || SchemaAST.getMessageAnnotation(ast)._tag === "Some") return own;
+  if (ownDescription(ast) === undefined && !SchemaAST.isTypeLiteral(ast)) return own;
+  return `Expected ${typeText(ast)}, actual ${JSON.stringify(actual) ?? String(actual)}`;
+};
+
+/** The leaves of a parse issue, with their paths. */
+const leaves = (
+  issue: ParseResult.ParseIssue,
+  path: ReadonlyArray<PropertyKey>,
+): Array<{ readonly path: ReadonlyArray<PropertyKey>; readonly message: string }> => {
+  switch (issue._tag) {
+    case "Pointer":
+      return leaves(issue.issue, [...path, ...(Array.isArray(issue.path) ? issue.path : [issue.path as PropertyKey])]);
+    case "Composite":
+      return (Array.isArray(issue.issues) ? issue.issues : [issue.issues as ParseResult.ParseIssue])
+        .flatMap((i) => leaves(i, path));
+    case "Refinement":
+      return issue.kind === "From"
+        ? leaves(issue.issue, path)
+        : [{ path, message: leafMessage(issue, issue.ast, issue.actual) }];
+    case "Transformation":
+      return leaves(issue.issue, path);
+    case "Type":
+      return [{ path, message: leafMessage(issue, issue.ast, issue.actual) }];
+    default:
+      return [{ path, message: ParseResult.ArrayFormatter.formatIssueSync(issue)[0]?.message ?? issue._tag }];
+  }
+};
+
 /** One line per issue: `path: message`. */
 export const formatParseError = (error: ParseResult.ParseError, prefix: ReadonlyArray<PropertyKey> = []): string => {
-  const issues = ParseResult.ArrayFormatter.formatErrorSync(error);
+  const issues = leaves(error.issue, []);
   const key = (path: ReadonlyArray<PropertyKey>) => path.map(String).join("\u0000");
   const real = issues.filter((i) => !/^Expected undefined, actual/.test(i.message)).map((i) => key(i.path));
   // an optional field reports "Expected undefined" beside the real reason (at its path or below it): keep the real one

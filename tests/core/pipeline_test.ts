@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import * as tf from "@tensorflow/tfjs-core";
 import { Effect } from "effect";
-import { run, validate } from "../../mod.ts";
+import { defineEvaluator, defineShift, run, Schema, validate } from "../../mod.ts";
 import type { ResultLine } from "../../core/results.ts";
 import { PipelineFileError, PluginError } from "../../core/errors.ts";
 import { tempDir, useWasm } from "../helpers.ts";
@@ -289,4 +289,52 @@ Deno.test("pipeline: every example pipeline in pipelines/ is valid as shipped", 
     count++;
   }
   assert.ok(count >= 3);
+});
+
+Deno.test("pipeline: failure paths release every tensor (failed trials, a shift that throws, a resume refused)", async () => {
+  const dir = await tempDir("failure-tensors");
+  const cache = `${dir}/cache`;
+  const before = tf.memory().numTensors;
+  const boom = defineEvaluator({
+    name: "boom",
+    description: "throws on the test split",
+    options: Schema.Struct({}),
+    make: () =>
+      Effect.succeed({
+        evaluate: (input) => {
+          if (input.count === 150) throw new Error("evaluator exploded on the test split");
+          return { accuracy: 0.5 };
+        },
+      }),
+  });
+  const throwing = defineShift({
+    name: "throws-late",
+    description: "throws when applied",
+    options: Schema.Struct({}),
+    make: () =>
+      Effect.succeed({
+        label: "late",
+        sourceKey: "clean",
+        apply: () => {
+          throw new Error("shift exploded");
+        },
+      }),
+  });
+  // every trial fails in its evaluator: failed lines, the outcome says so, nothing leaks
+  const evalFile = await write(dir, "eval.yaml", tiny("evaluators: [boom]"));
+  const outcome = await run(evalFile, { out: `${dir}/a`, cache, plugins: [boom] });
+  assert.equal(outcome.failed?.failed, 2 * 3 * 2);
+  assert.equal(tf.memory().numTensors, before, "failed trials released their tensors");
+  // a shift that throws is reported before any run directory
+  const shiftFile = await write(dir, "shift.yaml", tiny("").replace("  - label-permutation\n", "  - throws-late\n"));
+  const error = await run(shiftFile, { out: `${dir}/b`, cache, plugins: [throwing] }).then(() => undefined, (e) => e);
+  assert.equal(error?._tag, "PluginError");
+  assert.match(error.describe(), /shift plugin "throws-late" failed in apply: shift exploded/);
+  assert.equal(await Deno.stat(`${dir}/b`).then(() => true, () => false), false);
+  assert.equal(tf.memory().numTensors, before);
+  // a resume refused (another pipeline in the directory) releases what was made before the refusal
+  const other = await write(dir, "other.yaml", tiny("").replace("seed: 3", "seed: 4"));
+  const refused = await run(other, { out: `${dir}/a`, cache }).then(() => undefined, (e) => e);
+  assert.equal(refused?._tag, "RunDirectoryError");
+  assert.equal(tf.memory().numTensors, before);
 });
