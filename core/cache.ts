@@ -153,21 +153,29 @@ export type CacheLookup =
   | { readonly _tag: "Hit"; readonly weights: Snapshot; readonly meta: CacheMeta }
   | { readonly _tag: "Miss"; readonly reason?: string };
 
+/** The metadata of cached model `key`: decoded, `absent` (no file) or `unreadable` (not this key's metadata). */
+const metaOf = (dir: string, key: string) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem;
+    const path = yield* Path.Path;
+    const text = yield* fs.readFileString(path.join(dir, `${key}.json`)).pipe(Effect.option);
+    if (text._tag === "None") return "absent" as const;
+    const meta = Schema.decodeUnknownEither(Schema.parseJson(CacheMetaSchema))(text.value);
+    return Either.isRight(meta) && meta.right.key === key ? meta.right : "unreadable" as const;
+  });
+
 /** Look up model `key` in `dir`. Never fails: anything unreadable is a miss (the model is trained again). */
 export const readCached = (dir: string, key: string) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem;
     const path = yield* Path.Path;
-    const metaText = yield* fs.readFileString(path.join(dir, `${key}.json`)).pipe(Effect.option);
-    if (metaText._tag === "None") return { _tag: "Miss" } as CacheLookup;
-    const meta = Schema.decodeUnknownEither(Schema.parseJson(CacheMetaSchema))(metaText.value);
-    if (Either.isLeft(meta) || meta.right.key !== key) {
-      return { _tag: "Miss", reason: "its metadata is unreadable" } as CacheLookup;
-    }
+    const meta = yield* metaOf(dir, key);
+    if (meta === "absent") return { _tag: "Miss" } as CacheLookup;
+    if (meta === "unreadable") return { _tag: "Miss", reason: "its metadata is unreadable" } as CacheLookup;
     const bytes = yield* fs.readFile(path.join(dir, `${key}.weights`)).pipe(Effect.option);
     if (bytes._tag === "None") return { _tag: "Miss", reason: "its weights file is missing" } as CacheLookup;
     try {
-      return { _tag: "Hit", weights: decodeSnapshot(bytes.value), meta: meta.right } as CacheLookup;
+      return { _tag: "Hit", weights: decodeSnapshot(bytes.value), meta } as CacheLookup;
     } catch (e) {
       return { _tag: "Miss", reason: `its weights file is damaged (${String(e)})` } as CacheLookup;
     }
@@ -215,24 +223,19 @@ export const cacheFiles = (dir: string) =>
 /** The cached models in `dir`, by key (leftover temporary files count towards their key). */
 export const listCache = (dir: string) =>
   Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem;
-    const path = yield* Path.Path;
     const files = yield* cacheFiles(dir);
     const keyOf = (name: string) => ENTRY_FILE.exec(name)![1];
     const entries: CacheEntry[] = [];
     for (const key of [...new Set(files.map((f) => keyOf(f.name)))].sort()) {
       const mine = files.filter((f) => keyOf(f.name) === key);
       const names = mine.map((f) => f.name);
-      let meta: CacheMeta | undefined;
-      let problem: string | undefined;
-      if (names.includes(`${key}.json`)) {
-        const text = yield* fs.readFileString(path.join(dir, `${key}.json`)).pipe(Effect.option);
-        const decoded = text._tag === "Some"
-          ? Schema.decodeUnknownEither(Schema.parseJson(CacheMetaSchema))(text.value)
-          : undefined;
-        if (decoded && Either.isRight(decoded) && decoded.right.key === key) meta = decoded.right;
-        else problem = "unreadable metadata (an older scalpel's, or damaged): never used, `cache clear` removes it";
-      } else problem = "no metadata: incomplete, never used";
+      const read = names.includes(`${key}.json`) ? yield* metaOf(dir, key) : "absent";
+      const meta = typeof read === "string" ? undefined : read;
+      let problem = read === "absent"
+        ? "no metadata: incomplete, never used"
+        : read === "unreadable"
+        ? "unreadable metadata (an older scalpel's, or damaged): never used, `cache clear` removes it"
+        : undefined;
       if (problem === undefined && !names.includes(`${key}.weights`)) problem = "no weights";
       if (problem === undefined && names.some((n) => n.includes(".tmp-"))) problem = "leftover temporary file";
       entries.push({ key, files: names, bytes: mine.reduce((n, f) => n + f.bytes, 0), meta, problem });
@@ -259,17 +262,6 @@ export const clearCache = (dir: string) =>
 
 /** The source test accuracies recorded for the given cache keys (keys without readable metadata are skipped). */
 export const sourceAccuracies = (dir: string, keys: ReadonlyArray<string>) =>
-  Effect.forEach(keys, (key) => readCachedMeta(dir, key)).pipe(
-    Effect.map((metas) => metas.flatMap((m) => (m === undefined ? [] : [m.sourceTestAccuracy]))),
+  Effect.forEach(keys, (key) => metaOf(dir, key)).pipe(
+    Effect.map((metas) => metas.flatMap((m) => (typeof m === "string" ? [] : [m.sourceTestAccuracy]))),
   );
-
-/** The metadata of cached model `key`, or undefined when it is absent or unreadable. */
-export const readCachedMeta = (dir: string, key: string) =>
-  Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem;
-    const path = yield* Path.Path;
-    const text = yield* fs.readFileString(path.join(dir, `${key}.json`)).pipe(Effect.option);
-    if (text._tag === "None") return undefined;
-    const meta = Schema.decodeUnknownEither(Schema.parseJson(CacheMetaSchema))(text.value);
-    return Either.isRight(meta) && meta.right.key === key ? meta.right : undefined;
-  });

@@ -7,6 +7,7 @@
 import { Effect } from "effect";
 import { FileSystem } from "@effect/platform";
 import { DatasetError } from "../../core/errors.ts";
+import type { Dataset, Split } from "../../core/dataset.ts";
 
 /** Read a whole dataset file; a missing or unreadable file becomes a DatasetError with `fix`. */
 export const readDatasetFile = (file: string, fix: string) =>
@@ -91,4 +92,48 @@ export const resolveClasses = (
       });
     }
     return options.classNames ?? Array.from({ length: k }, (_, i) => String(i));
+  });
+
+/** One split read from an image file and a label file, with its image shape [H, W, C]. */
+export interface FileSplit {
+  readonly split: Split;
+  readonly shape: readonly [number, number, number];
+}
+
+/**
+ * The dataset of a train and a test split read from files: checks that their images
+ * have one shape (`fix` says what to do otherwise), resolves the class names.
+ */
+export const datasetOfFiles = (
+  options: {
+    readonly name: string;
+    readonly classNames?: ReadonlyArray<string>;
+    readonly numClasses?: number;
+  },
+  files: {
+    readonly trainImages: string;
+    readonly trainLabels: string;
+    readonly testImages: string;
+    readonly testLabels: string;
+  },
+  train: FileSplit,
+  test: FileSplit,
+  fix: string,
+): Effect.Effect<Dataset, DatasetError> =>
+  Effect.gen(function* () {
+    if (train.shape.some((d, i) => d !== test.shape[i])) {
+      return yield* new DatasetError({
+        file: files.testImages,
+        detail: `images are ${test.shape.join("×")} (H×W×C) but the training images (${files.trainImages}) are ${
+          train.shape.join("×")
+        }`,
+        fix,
+      });
+    }
+    const classNames = yield* resolveClasses(
+      options,
+      { file: files.trainLabels, labels: train.split.labels },
+      { file: files.testLabels, labels: test.split.labels },
+    );
+    return { name: options.name, shape: train.shape, classNames, train: train.split, test: test.split };
   });

@@ -9,9 +9,7 @@
 import { Effect, Schema } from "effect";
 import { Path } from "@effect/platform";
 import { defineDataset } from "../../core/plugin.ts";
-import type { Dataset } from "../../core/dataset.ts";
-import { DatasetError } from "../../core/errors.ts";
-import { resolveClasses } from "./dataset_files.ts";
+import { datasetOfFiles } from "./dataset_files.ts";
 import { type IdxFixes, readIdxSplit } from "./idx_files.ts";
 import { resolveSplitFiles, splitFileFields } from "./split_files.ts";
 
@@ -44,28 +42,13 @@ export default defineDataset({
         // 256: every unsigned-byte label passes here; resolveClasses checks the real count
         const train = yield* readIdxSplit(trainImages, trainLabels, 256, FIXES, o.trainLimit);
         const test = yield* readIdxSplit(testImages, testLabels, 256, FIXES, o.testLimit);
-        if (train.shape.some((d, i) => d !== test.shape[i])) {
-          return yield* new DatasetError({
-            file: testImages,
-            detail: `images are ${test.shape.join("×")} but the training images (${trainImages}) are ${
-              train.shape.join("×")
-            }`,
-            fix: "Use train and test files of the same dataset.",
-          });
-        }
-        const classNames = yield* resolveClasses(
+        return yield* datasetOfFiles(
           o,
-          { file: trainLabels, labels: train.split.labels },
-          { file: testLabels, labels: test.split.labels },
+          { trainImages, trainLabels, testImages, testLabels },
+          train,
+          test,
+          "Use train and test files of the same dataset.",
         );
-        const dataset: Dataset = {
-          name: o.name,
-          shape: train.shape,
-          classNames,
-          train: train.split,
-          test: test.split,
-        };
-        return dataset;
       }),
     }),
 });

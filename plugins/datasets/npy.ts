@@ -20,10 +20,10 @@
 import { Effect, Schema } from "effect";
 import { Path } from "@effect/platform";
 import { defineDataset } from "../../core/plugin.ts";
-import type { Dataset, Split } from "../../core/dataset.ts";
+import type { Split } from "../../core/dataset.ts";
 import { DatasetError } from "../../core/errors.ts";
 import { NpyFormatError, type NpyHeader, parseNpyHeader } from "../../core/io/npy.ts";
-import { readDatasetFile, resolveClasses } from "./dataset_files.ts";
+import { datasetOfFiles, readDatasetFile } from "./dataset_files.ts";
 import { resolveSplitFiles, splitFileFields } from "./split_files.ts";
 
 /** How image axes are ordered in a 4-D array. */
@@ -321,28 +321,13 @@ export default defineDataset({
         const { trainImages, trainLabels, testImages, testLabels } = resolveSplitFiles((f) => path.resolve(f), o);
         const train = yield* readNpySplit(trainImages, trainLabels, o.layout, o.trainLimit);
         const test = yield* readNpySplit(testImages, testLabels, o.layout, o.testLimit);
-        if (train.shape.some((d, i) => d !== test.shape[i])) {
-          return yield* new DatasetError({
-            file: testImages,
-            detail: `images are ${test.shape.join("×")} (H×W×C) but the training images (${trainImages}) are ${
-              train.shape.join("×")
-            }`,
-            fix: "Use train and test files of the same dataset and layout.",
-          });
-        }
-        const classNames = yield* resolveClasses(
+        return yield* datasetOfFiles(
           o,
-          { file: trainLabels, labels: train.split.labels },
-          { file: testLabels, labels: test.split.labels },
+          { trainImages, trainLabels, testImages, testLabels },
+          train,
+          test,
+          "Use train and test files of the same dataset and layout.",
         );
-        const dataset: Dataset = {
-          name: o.name,
-          shape: train.shape,
-          classNames,
-          train: train.split,
-          test: test.split,
-        };
-        return dataset;
       }),
     }),
 });
