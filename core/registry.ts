@@ -22,6 +22,21 @@ export interface Resolved<K extends PluginKind = PluginKind> {
   readonly path: string;
 }
 
+/** The environment variable that sets the time limit of plugin loading and `make`, in seconds. */
+export const PLUGIN_TIMEOUT_ENV = "SCALPEL_PLUGIN_TIMEOUT";
+
+/** Time limit of loading a plugin module or making a plugin (default 60 s; see {@link PLUGIN_TIMEOUT_ENV}). */
+export const pluginTimeout = (): Duration.Duration => {
+  let text: string | undefined;
+  try {
+    text = Deno.env.get(PLUGIN_TIMEOUT_ENV);
+  } catch {
+    text = undefined;
+  }
+  const seconds = Number(text);
+  return Duration.seconds(text !== undefined && Number.isFinite(seconds) && seconds > 0 ? seconds : 60);
+};
+
 /** The module file each custom plugin came from (built-ins are absent). */
 const pluginSources = new WeakMap<AnyPlugin, string>();
 
@@ -170,7 +185,7 @@ export const importErrorText = (e: unknown): string => {
  */
 export const loadPluginModules = (
   files: ReadonlyArray<string>,
-  timeout: Duration.Duration = Duration.seconds(60),
+  timeout: Duration.Duration = pluginTimeout(),
 ): Effect.Effect<ReadonlyArray<AnyPlugin>, PluginError> =>
   Effect.forEach(files, (file) =>
     Effect.gen(function* () {

@@ -12,9 +12,6 @@ import type { ResolvedPipeline } from "./load.ts";
 /** A grid of this many trials or more gets a warning with its estimated time. */
 export const LARGE_GRID = 1000;
 
-/** The default largest grid (`--max-trials` raises it). */
-export const DEFAULT_MAX_TRIALS = 100_000;
-
 /** Training examples per second of full fine-tuning, 2 cores, wasm (README's benchmark table). */
 const NOMINAL_RATE: Readonly<Record<string, number>> = { "small-cnn": 2000, "resnet-mini": 500 };
 const UNKNOWN_RATE = 500;

@@ -20,8 +20,7 @@ import {
   shadowing,
 } from "../registry.ts";
 import { stableJson } from "../hash.ts";
-import { DEFAULT_MAX_TRIALS } from "./estimate.ts";
-import { pluginTimeout } from "./make.ts";
+
 import { type PipelineFile, PipelineSchema } from "./schema.ts";
 import { type PluginKind, pluginKinds } from "../plugin.ts";
 
@@ -39,6 +38,9 @@ export interface ResolvedPipeline {
 
 /** The largest pipeline file read (a pipeline file describes a grid; it does not list one). */
 export const MAX_PIPELINE_BYTES = 1024 * 1024;
+
+/** The default largest grid (`--max-trials` raises it). */
+export const DEFAULT_MAX_TRIALS = 100_000;
 
 /** The most alias expansions a YAML pipeline file may use (a nested-alias "bomb" would exhaust memory). */
 export const MAX_YAML_ALIASES = 100;
@@ -156,7 +158,7 @@ export const loadPipeline = (
     const settings = { ...(yield* decodeOrFail(PipelineSchema, file, raw)), ...overrides };
     const base = yield* Registry;
     const dir = path.dirname(path.resolve(file));
-    const custom = yield* loadPluginModules(settings.plugins.map((p) => path.resolve(dir, p)), pluginTimeout());
+    const custom = yield* loadPluginModules(settings.plugins.map((p) => path.resolve(dir, p)));
     const builtins = pluginKinds.flatMap((k) => base.list(k));
     const shadow = shadowing(builtins, custom);
     if (shadow) return yield* shadow;

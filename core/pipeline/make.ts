@@ -8,7 +8,7 @@ import { Duration, Effect } from "effect";
 import type { FileSystem, Path } from "@effect/platform";
 import type { DatasetImpl, EvaluatorImpl, ImplOf, ModelImpl, PluginKind, SelectorImpl, ShiftImpl } from "../plugin.ts";
 import { PluginError, type UserError } from "../errors.ts";
-import { describePlugin, type Resolved } from "../registry.ts";
+import { describePlugin, PLUGIN_TIMEOUT_ENV, pluginTimeout, type Resolved } from "../registry.ts";
 import type { ResolvedPipeline } from "./load.ts";
 import { errorText, guardImpl } from "./guard.ts";
 
@@ -20,21 +20,6 @@ export interface Made {
   readonly selectors: ReadonlyArray<SelectorImpl>;
   readonly evaluators: ReadonlyArray<EvaluatorImpl>;
 }
-
-/** The environment variable that sets the time limit of plugin loading and `make`, in seconds. */
-export const PLUGIN_TIMEOUT_ENV = "SCALPEL_PLUGIN_TIMEOUT";
-
-/** Time limit of loading a plugin module or making a plugin (default 60 s; see {@link PLUGIN_TIMEOUT_ENV}). */
-export const pluginTimeout = (): Duration.Duration => {
-  let text: string | undefined;
-  try {
-    text = Deno.env.get(PLUGIN_TIMEOUT_ENV);
-  } catch {
-    text = undefined;
-  }
-  const seconds = Number(text);
-  return Duration.seconds(text !== undefined && Number.isFinite(seconds) && seconds > 0 ? seconds : 60);
-};
 
 const failure = (r: Resolved, file: string, detail: string) =>
   new PluginError({
