@@ -306,9 +306,13 @@ const pathLines = (path: string, all: ReadonlyArray<string>): string[] => {
  */
 const leafMessage = (issue: ParseResult.ParseIssue, ast: SchemaAST.AST | undefined, actual: unknown): string => {
   const own = ParseResult.ArrayFormatter.formatIssueSync(issue)[0]?.message ?? "is not valid";
-  if (ast === undefined || SchemaAST.getMessageAnnotation(ast)._tag === "Some") return own;
-  if (ownDescription(ast) === undefined && !SchemaAST.isTypeLiteral(ast)) return own;
-  return `Expected ${typeText(ast)}, actual ${JSON.stringify(actual) ?? String(actual)}`;
+  if (ast === undefined) return own;
+  const description = ownDescription(ast);
+  // only where effect's message is "Expected <the description>, …" (a filter's own message is kept)
+  const replace = description !== undefined
+    ? own.startsWith(`Expected ${description}, actual`)
+    : SchemaAST.isTypeLiteral(ast) && /^Expected \S+ \(Encoded side\), actual/.test(own);
+  return replace ? `Expected ${typeText(ast)}, actual ${JSON.stringify(actual) ?? String(actual)}` : own;
 };
 
 /** The leaves of a parse issue, with their paths. */
