@@ -3,7 +3,7 @@ import { Effect, Exit } from "effect";
 import fc from "fast-check";
 import { appendOutcome, openRunDirectory, readOutcomes, type RunManifest } from "../../core/run_dir.ts";
 import { hostName, LOCK_FILE, lockRunDirectory } from "../../core/lock.ts";
-import { readLines } from "../../core/store.ts";
+import { readLines, writeFileAtomic } from "../../core/store.ts";
 import type { ResultLine } from "../../core/results.ts";
 import { tempDir, testLayer } from "../helpers.ts";
 
@@ -216,4 +216,18 @@ Deno.test("readOutcomes: failed lines and result lines, the latest wins per key"
   const { outcomes } = exit.value;
   assert.deepEqual(outcomes.map((o) => o.status), ["failed", "ok", "ok"]);
   assert.ok(Number.isNaN((outcomes[2] as ResultLine).val.accuracy), "null metric read back as NaN");
+});
+
+Deno.test("store: writeFileAtomic replaces a file whole, and removes its temporary file when the write fails", async () => {
+  const dir = await tempDir("atomic");
+  const file = `${dir}/a.json`;
+  await Deno.writeTextFile(file, "old");
+  assert.ok(Exit.isSuccess(await run(provided(writeFileAtomic(file, "new")))));
+  assert.equal(await Deno.readTextFile(file), "new");
+  // the target is a directory: the rename fails after the temporary file was written
+  await Deno.mkdir(`${dir}/taken`);
+  await Deno.writeTextFile(`${dir}/taken/x`, "keep");
+  const failed = await run(provided(writeFileAtomic(`${dir}/taken`, "data")));
+  assert.ok(Exit.isFailure(failed));
+  assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["a.json", "taken"], "no temporary file left");
 });
