@@ -5,11 +5,19 @@
  * trainable and non-trainable parameter counts and the first layer. `--groups` takes the same mapping as the
  * plugin's `groups` option, as JSON (`'{"stem":["conv*"],"head":["logits"]}'`); without it the automatic grouping
  * is shown. Reads only the given files; runs on the wasm backend unless a backend is already active.
+ *
+ * `scalpel model export WEIGHTS --format npy --out DIR`: a `.weights` file (a run's or the cache's) as one float32
+ * `.npy` per variable with an `index.json` (core/io/npy_weights.ts), which the PyTorch twins in bench/torch_twins.py
+ * load; the zoo's `weights:` option reads such a directory back.
  * @module
  */
 import { Args, Command, Options } from "@effect/cli";
 import { Console, Effect, Option, Schema } from "effect";
+import { FileSystem, Path } from "@effect/platform";
 import { CommandLineError } from "../core/errors.ts";
+import { encodeNpyWeights, NPY_WEIGHTS_INDEX } from "../core/io/npy_weights.ts";
+import { writeFileAtomic } from "../core/store.ts";
+import { readWeights } from "../plugins/models/weights.ts";
 import { GroupsMapping, groupsOf, type LoadedLayersModel, readLayersModel } from "../plugins/models/tfjs_layers.ts";
 
 const shapeText = (s: ReadonlyArray<number | null>) => `[${s.map((d) => d ?? "?").join(", ")}]`;
@@ -110,8 +118,55 @@ const inspect = Command.make("inspect", {
     yield* Console.log(text);
   })).pipe(Command.withDescription("show a TensorFlow.js LayersModel's layers, parameter counts and layer groups"));
 
-/** `scalpel model …`: tools for user-supplied models. */
+/** `scalpel model export WEIGHTS --format npy --out DIR`. */
+const exportWeights = Command.make("export", {
+  weights: Args.text({ name: "weights" }).pipe(
+    Args.withDescription(
+      "weights to export: a .weights file (a run's models/<key>.weights, or the model cache's <key>.weights)",
+    ),
+  ),
+  format: Options.choice("format", ["npy"]).pipe(
+    Options.withDescription("npy: one float32 .npy per variable and an index.json (names, shapes, layouts)"),
+    Options.withDefault("npy" as const),
+  ),
+  out: Options.text("out").pipe(Options.withDescription("a new (or empty) directory to write")),
+}, (a) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem;
+    const path = yield* Path.Path;
+    const weights = yield* readWeights(a.weights);
+    const { index, files } = encodeNpyWeights(weights, path.resolve(a.weights));
+    const taken = yield* fs.readDirectory(a.out).pipe(Effect.orElseSucceed(() => [] as string[]));
+    if (taken.length > 0) {
+      return yield* new CommandLineError({
+        flag: "--out",
+        detail: `${a.out} is not empty`,
+        fix: "Give a new or empty directory, so that no file of another export is mixed in.",
+      });
+    }
+    const failed = (e: { message: string }) =>
+      new CommandLineError({
+        flag: "--out",
+        detail: `writing ${a.out} failed (${e.message})`,
+        fix: "Check permissions.",
+      });
+    yield* fs.makeDirectory(a.out, { recursive: true }).pipe(Effect.mapError(failed));
+    for (const [file, bytes] of files) {
+      yield* writeFileAtomic(path.join(a.out, file), bytes).pipe(Effect.mapError(failed));
+    }
+    // the index last: a directory without it is not an export
+    yield* writeFileAtomic(path.join(a.out, NPY_WEIGHTS_INDEX), JSON.stringify(index, null, 2) + "\n").pipe(
+      Effect.mapError(failed),
+    );
+    yield* Console.log(`${index.variables.length} variables written to ${a.out}/ (${NPY_WEIGHTS_INDEX} + .npy files)`);
+  })).pipe(
+    Command.withDescription(
+      "export weights as one .npy per variable with an index.json, for PyTorch (bench/torch_twins.py loads them)",
+    ),
+  );
+
+/** `scalpel model …`: tools for models and their weights. */
 export const model = Command.make("model").pipe(
-  Command.withSubcommands([inspect]),
-  Command.withDescription("inspect pre-trained models for the tfjs-layers model plugin"),
+  Command.withSubcommands([inspect, exportWeights]),
+  Command.withDescription("inspect LayersModels; export weights for other frameworks"),
 );

@@ -27,9 +27,11 @@ const MarkerSchema = Schema.Struct({ format: Schema.Literal("scalpel-model-cache
  * Revision of the training numerics (kernels, optimiser). Bump it when a change moves
  * trained weights even by float rounding, so that models cached by older code are
  * trained again instead of reused. 2: the wasm max-pool, matmul and filter-gradient kernels;
- * 3: eval-mode batch norm folded into the convolution (changes validation scores by rounding).
+ * 3: eval-mode batch norm folded into the convolution (changes validation scores by rounding);
+ * 4: the zoo follows PyTorch (default initialisation, symmetric padding at stride 2, batch norm's
+ * closed-form gradient in pre-training).
  */
-export const TRAINING_NUMERICS = 3;
+export const TRAINING_NUMERICS = 4;
 
 /** How long the source model is pre-trained. */
 export const BudgetSchema = Schema.Struct({

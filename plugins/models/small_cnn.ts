@@ -8,7 +8,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { defineModel } from "../../core/plugin.ts";
 import { makeZoo, ZooOptions } from "./weights.ts";
 import { type Model, runStages, type Stage, VariableBuilder } from "../../core/model.ts";
-import { convKernel, denseParams, zeroBias } from "./layers.ts";
+import { convBias, convKernel, denseParams } from "./layers.ts";
 
 /** 3×3 "same" conv with bias and ReLU, then 2×2 max-pooling. */
 const convReluPool = (x: tf.Tensor, kernel: tf.Variable, bias: tf.Variable): tf.Tensor4D =>
@@ -37,9 +37,9 @@ export default defineModel({
         const [h, w, c] = inputShape;
         const b = new VariableBuilder();
         const k1 = convKernel(b, rng, "block1/conv", "block1", 3, c, 16);
-        const b1 = zeroBias(b, "block1/conv", "block1", 16);
+        const b1 = convBias(b, rng, "block1/conv", "block1", 16, 3 * 3 * c);
         const k2 = convKernel(b, rng, "block2/conv", "block2", 3, 16, 32);
-        const b2 = zeroBias(b, "block2/conv", "block2", 32);
+        const b2 = convBias(b, rng, "block2/conv", "block2", 32, 3 * 3 * 16);
         const flat = Math.floor(Math.floor(h / 2) / 2) * Math.floor(Math.floor(w / 2) / 2) * 32;
         const d1 = denseParams(b, rng, "block3/dense", "block3", flat, 64);
         const d2 = denseParams(b, rng, "head/dense", "head", 64, numClasses);
