@@ -124,6 +124,12 @@ export const run = Command.make("run", {
     Options.withDescription("when resuming, run the trials that failed before again (they are kept otherwise)"),
   ),
   maxTrials: maxTrialsOption,
+  exportSplits: Options.boolean("export-splits").pipe(
+    Options.withDescription(
+      "also write every shift's target splits (.npy), source data and pre-trained weights to <out>/exports/, " +
+        "for running the same trials elsewhere (bench/torch_surgical.py)",
+    ),
+  ),
 }, (a) =>
   Effect.gen(function* () {
     const path = yield* Path.Path;
@@ -158,6 +164,7 @@ export const run = Command.make("run", {
       log: progress.log,
       epoch: progress.epoch,
       retryFailed: a.retryFailed,
+      exportSplits: a.exportSplits,
       workers: {
         count: concurrency,
         command: {

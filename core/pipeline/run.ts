@@ -26,6 +26,7 @@ import { autoConcurrency, localWorkers, type WorkerCommand } from "./local_worke
 import type { PipelineSource } from "./protocol.ts";
 import { writeSummary } from "./summary.ts";
 import { gridWarning } from "./estimate.ts";
+import { exportSplits } from "./export_splits.ts";
 
 /** Where and how to run. */
 export interface RunOptions {
@@ -37,6 +38,8 @@ export interface RunOptions {
   readonly epoch?: (info: EpochProgress) => Effect.Effect<void>;
   /** Run the trials that failed in an earlier attempt again (`--retry-failed`). */
   readonly retryFailed?: boolean;
+  /** Write every shift's target splits, source data and pre-trained weights under `<out>/exports/` (`--export-splits`). */
+  readonly exportSplits?: boolean;
   /**
    * Run the trials in local worker processes: `count` of them (`auto`: see
    * `autoConcurrency`, from the number of trials left), each started with `command`
@@ -152,6 +155,10 @@ export const runPipeline = (
     });
     // every source model the remaining trials need is pre-trained here, once, before any trial runs
     for (const s of new Set(todo.map((t) => t.shiftIndex))) yield* runner.pretrain(s);
+    if (opts.exportSplits) {
+      const where = yield* exportSplits(prepared, runner, opts.outDir);
+      yield* opts.log(`exported every shift's splits, source data and pre-trained weights to ${where}/`);
+    }
 
     const count = opts.workers === undefined
       ? 1

@@ -74,8 +74,8 @@ export const trialName = (prepared: Prepared, t: Trial): string =>
     prepared.made.selectors[t.selectionIndex].label
   } seed ${t.seed} lr ${t.lr}`;
 
-/** The target splits of shift `index` and fine-tuning seed `seed`. */
-const targetSplits = (prepared: Prepared, index: number, target: Dataset, seed: number): TargetSplits => {
+/** The target splits of shift `index` and fine-tuning seed `seed` (stratified, seeded; the same in every process). */
+export const targetSplits = (prepared: Prepared, index: number, target: Dataset, seed: number): TargetSplits => {
   const { p } = prepared;
   const id = shiftId(p, index);
   const k = target.classNames.length;

@@ -77,3 +77,50 @@ save_npy_weights(m, "${dir}/torch")`,
     assert.match(bad.stderr, /Model file .*torch\/index\.json: .*not a \.npy file/);
   },
 });
+
+Deno.test({
+  name: "run --export-splits: the exact splits and weights; PyTorch from them scores `none` exactly as scalpel",
+  ignore: !hasTorch && !CI,
+  fn: async () => {
+    assert.ok(hasTorch, `${PYTHON} cannot import torch and numpy`);
+    const dir = await tempDir("export-splits");
+    const out = `${dir}/run`;
+    const r = await runCli(
+      ["run", fixture("pipelines/tiny.yaml"), "--out", out, "--cache", `${dir}/cache`, "--export-splits"],
+      [dir],
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const index = JSON.parse(await Deno.readTextFile(`${out}/exports/index.json`));
+    assert.equal(index.model, "small-cnn");
+    assert.deepEqual(index.shifts.map((s: { label: string }) => s.label), ["gaussian_noise-5-inet", "labels-reversed"]);
+    // the target splits have the pipeline's sizes (train 100, val 50, test 200)
+    const py = await new Deno.Command(PYTHON, {
+      args: [
+        "-c",
+        `import numpy as np
+for s in (0, 1):
+    d = "${out}/exports/shift-%d/seed-0/" % s
+    print(*[np.load(d + f + "_x.npy").shape[0] for f in ("train", "val", "test")], np.load(d + "test_x.npy").dtype)`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.ok(py.success, new TextDecoder().decode(py.stderr));
+    assert.equal(new TextDecoder().decode(py.stdout).trim(), "100 50 200 uint8\n100 50 200 uint8");
+    const peer = await new Deno.Command(PYTHON, {
+      args: [`${ROOT}bench/torch_surgical.py`, out, "--start", "same", "--threads", "1"],
+      stderr: "piped",
+    }).output();
+    assert.ok(peer.success, new TextDecoder().decode(peer.stderr));
+    const ours = (await Deno.readTextFile(`${out}/results.jsonl`)).trim().split("\n").map((l) => JSON.parse(l))
+      .filter((l) => l.selection === "none");
+    const theirs = (await Deno.readTextFile(`${out}/torch-same/results.jsonl`)).trim().split("\n")
+      .map((l) => JSON.parse(l)).filter((l) => l.selection === "none");
+    assert.equal(theirs.length, 2);
+    for (const t of theirs) {
+      const o = ours.find((l) => l.shift === t.shift)!;
+      assert.equal(t.val, o.val.accuracy, `${t.shift}: the same pre-trained model on the same validation split`);
+      assert.equal(t.test, o.test.accuracy);
+    }
+  },
+});
