@@ -46,6 +46,7 @@ const run = async (cmd: string, args: string[]) => {
 interface Cell {
   readonly shift: string;
   readonly selection: string;
+  readonly trainSize?: number;
   readonly mean: number;
   readonly se: number | null;
   readonly n: number;
@@ -54,10 +55,14 @@ interface Cell {
 /** scalpel's summary.json cells as { shift, selection, mean, se, n } of the ranking metric. */
 const scalpelCells = (dir: string): Cell[] => {
   const s = JSON.parse(Deno.readTextFileSync(`${dir}/summary.json`));
-  return s.cells.flatMap((c: { shift: string; selection: string; metrics: Record<string, Cell> }) => {
-    const m = c.metrics[s.metric];
-    return m ? [{ shift: c.shift, selection: c.selection, mean: m.mean, se: m.se ?? null, n: m.n }] : [];
-  });
+  return s.cells.flatMap(
+    (c: { shift: string; selection: string; trainSize?: number; metrics: Record<string, Cell> }) => {
+      const m = c.metrics[s.metric];
+      return m
+        ? [{ shift: c.shift, selection: c.selection, trainSize: c.trainSize, mean: m.mean, se: m.se ?? null, n: m.n }]
+        : [];
+    },
+  );
 };
 
 const torchCells = (dir: string): Cell[] => JSON.parse(Deno.readTextFileSync(`${dir}/summary.json`)).cells;
@@ -100,8 +105,9 @@ for (const pipeline of values.pipelines.split(",")) {
   const ours = scalpelCells(dir);
   const same = torchCells(`${dir}/torch-same`);
   const own = torchCells(`${dir}/torch-own`);
-  const find = (cells: Cell[], shift: string, selection: string) =>
-    cells.find((c) => c.shift === shift && c.selection === selection);
+  // a pipeline without a size grid has one size: scalpel's cells carry none
+  const find = (cells: Cell[], shift: string, selection: string, size?: number) =>
+    cells.find((c) => c.shift === shift && c.selection === selection && (size === undefined || c.trainSize === size));
   for (const shift of [...new Set(ours.map((c) => c.shift))]) {
     report.push(
       `### ${name}: ${shift}`,
@@ -113,8 +119,8 @@ for (const pipeline of values.pipelines.split(",")) {
       "|---|---:|---:|---:|---:|---:|",
     );
     for (const c of ours.filter((c) => c.shift === shift)) {
-      const s = find(same, shift, c.selection);
-      const o = find(own, shift, c.selection);
+      const s = find(same, shift, c.selection, c.trainSize);
+      const o = find(own, shift, c.selection, c.trainSize);
       const cs = compare(c, s);
       const co = compare(c, o);
       report.push(`| ${c.selection} | ${pct(c)} | ${pct(s)} | ${cs.text} | ${pct(o)} | ${co.text} |`);

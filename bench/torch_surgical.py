@@ -123,13 +123,13 @@ def trial(start_model, selection, lr, splits, epochs, batch_size, order_seed):
 
 
 def summarise(lines, lr_order):
-    """Per shift x selection: per seed the learning rate with the best validation score (ties: the earlier one of the
+    """Per shift x selection x number of labelled examples: per seed the learning rate with the best validation score (ties: the earlier one of the
     grid), then the mean and standard error of its test accuracy over seeds."""
     cells = {}
     for line in lines:
-        cells.setdefault((line["shift"], line["selection"]), []).append(line)
+        cells.setdefault((line["shift"], line["selection"], line["trainSize"]), []).append(line)
     out = []
-    for (shift, selection), mine in cells.items():
+    for (shift, selection, size), mine in cells.items():
         chosen = []
         for seed in sorted({l["seed"] for l in mine}):
             candidates = [l for l in mine if l["seed"] == seed]
@@ -137,7 +137,7 @@ def summarise(lines, lr_order):
         xs = [l["test"] for l in chosen]
         mean = sum(xs) / len(xs)
         se = math.sqrt(sum((x - mean) ** 2 for x in xs) / (len(xs) - 1) / len(xs)) if len(xs) > 1 else None
-        out.append({"shift": shift, "selection": selection, "mean": mean, "se": se, "n": len(xs),
+        out.append({"shift": shift, "selection": selection, "trainSize": size, "mean": mean, "se": se, "n": len(xs),
                     "chosenLr": [l["lr"] for l in chosen], "chosenEpoch": [l["epoch"] for l in chosen]})
     return out
 
@@ -162,7 +162,7 @@ def main():
     done = set()
     if os.path.exists(results):  # resume: keep finished trials
         with open(results) as f:
-            done = {(l["shift"], l["selection"], l["seed"], l["lr"]) for l in map(json.loads, f) if l}
+            done = {(l["shift"], l["selection"], l["trainSize"], l["seed"], l["lr"]) for l in map(json.loads, f) if l}
     h, w, c = index["inputShape"]
     t0 = time.time()
     with open(results, "a") as out:
@@ -172,23 +172,25 @@ def main():
             else:
                 start = build(index["model"], c, h, w, shift["numClasses"])
                 load_npy_weights(start, os.path.join(run_dir, "exports", "pretrained", shift["pretrained"]))
-            for seed in range(index["seeds"]):
-                split_dir = os.path.join(run_dir, "exports", f"shift-{shift['index']}", f"seed-{seed}")
-                splits = [load_split(split_dir, name) for name in ("train", "val", "test")]
-                for selection in selections:
-                    # like scalpel, a selection that trains nothing is one trial per learning rate
-                    for lr in finetune["learningRates"]:
-                        key = (shift["label"], selection, seed, lr)
-                        if key in done:
-                            continue
-                        epoch, val, test = trial(start, selection, lr, splits, finetune["epochs"],
-                                                 finetune["batchSize"], 1000 * shift["index"] + seed)
-                        line = {"shift": shift["label"], "selection": selection, "seed": seed, "lr": lr,
-                                "epoch": epoch, "val": val, "test": test}
-                        out.write(json.dumps(line) + "\n")
-                        out.flush()
-                        print(f"[torch {args.start}] {shift['label']} x {selection} seed {seed} lr {lr}: val {val:.4f} "
-                              f"test {test:.4f} (epoch {epoch}; {time.time() - t0:.0f} s)", file=sys.stderr)
+            for size in index["trainSizes"]:
+                for seed in range(index["seeds"]):
+                    split_dir = os.path.join(run_dir, "exports", f"shift-{shift['index']}", f"seed-{seed}")
+                    splits = [load_split(split_dir, name) for name in (f"train-{size}", "val", "test")]
+                    for selection in selections:
+                        # like scalpel, a selection that trains nothing is one trial per learning rate
+                        for lr in finetune["learningRates"]:
+                            key = (shift["label"], selection, size, seed, lr)
+                            if key in done:
+                                continue
+                            epoch, val, test = trial(start, selection, lr, splits, finetune["epochs"],
+                                                     finetune["batchSize"], 1000 * shift["index"] + seed)
+                            line = {"shift": shift["label"], "selection": selection, "trainSize": size, "seed": seed,
+                                    "lr": lr, "epoch": epoch, "val": val, "test": test}
+                            out.write(json.dumps(line) + "\n")
+                            out.flush()
+                            print(f"[torch {args.start}] {shift['label']} x {selection} n {size} seed {seed} lr {lr}: "
+                                  f"val {val:.4f} test {test:.4f} (epoch {epoch}; {time.time() - t0:.0f} s)",
+                                  file=sys.stderr)
     with open(results) as f:
         lines = [json.loads(l) for l in f if l.strip()]
     summary = summarise(lines, finetune["learningRates"])

@@ -36,6 +36,8 @@ export const ResultLineSchema = Schema.Struct({
   /** Selection label (e.g. `block1`) and its resolved reference. */
   selection: Schema.String,
   selectionRef: Ref,
+  /** Labelled target examples fine-tuned on (absent in lines written before it was recorded). */
+  trainSize: Schema.optional(Schema.Int.pipe(Schema.positive())),
   /** Fine-tuning seed index (0-based). */
   seed: Seed,
   /** Learning rate of this trial; null when the selection trained nothing. */
@@ -74,6 +76,7 @@ export const FailedLineSchema = Schema.Struct({
   key: TrialKey,
   shift: Schema.String,
   selection: Schema.String,
+  trainSize: Schema.optional(Schema.Int.pipe(Schema.positive())),
   seed: Seed,
   lr: Schema.Number,
   /** The error's tag (`TrainingError`, `PluginError`) and its one-paragraph message. */

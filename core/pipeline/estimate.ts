@@ -19,7 +19,8 @@ const UNKNOWN_RATE = 500;
 /** Estimated seconds of `trials` trials of `p` (see the module doc). */
 export const estimatedSeconds = (p: ResolvedPipeline, trials: number): number => {
   const { target, finetune } = p.settings;
-  const perTrial = finetune.epochs * (target.train + target.val / 3) + target.test / 3;
+  const train = typeof target.train === "number" ? target.train : Math.max(...target.train);
+  const perTrial = finetune.epochs * (train + target.val / 3) + target.test / 3;
   return (trials * perTrial) / (NOMINAL_RATE[p.model.plugin.name] ?? UNKNOWN_RATE);
 };
 

@@ -12,6 +12,8 @@ export interface Trial {
   readonly key: string;
   readonly shiftIndex: number;
   readonly selectionIndex: number;
+  /** Labelled target examples it fine-tunes on (one of `target.train`). */
+  readonly trainSize: number;
   /** Fine-tuning seed index, 0-based. */
   readonly seed: number;
   readonly lr: number;
@@ -29,16 +31,34 @@ export const sharedSettings = (p: ResolvedPipeline) => ({
   evaluators: p.evaluators.map(refJson),
 });
 
+/** The numbers of labelled target examples of the grid (`target.train`, a number or a list), in file order. */
+export const trainSizes = (p: ResolvedPipeline): ReadonlyArray<number> => {
+  const t = p.settings.target.train;
+  return typeof t === "number" ? [t] : t;
+};
+
 /** All trials, shift-major (so each shift's data is prepared once). */
 export const expandTrials = (p: ResolvedPipeline): ReadonlyArray<Trial> => {
   const shared = sharedSettings(p);
+  const sizes = trainSizes(p);
+  // a single size is not part of the key (keys of pipelines without a size grid stay what they were)
+  const grid = typeof p.settings.target.train !== "number";
   const trials: Trial[] = [];
   p.shifts.forEach((shift, shiftIndex) =>
     p.selections.forEach((selection, selectionIndex) => {
-      for (let seed = 0; seed < p.settings.seeds; seed++) {
-        for (const lr of p.settings.finetune.learningRates) {
-          const key = contentHash({ shared, shift: refJson(shift), selection: refJson(selection), seed, lr });
-          trials.push({ key, shiftIndex, selectionIndex, seed, lr });
+      for (const trainSize of sizes) {
+        for (let seed = 0; seed < p.settings.seeds; seed++) {
+          for (const lr of p.settings.finetune.learningRates) {
+            const key = contentHash({
+              shared,
+              shift: refJson(shift),
+              selection: refJson(selection),
+              seed,
+              lr,
+              ...(grid ? { trainSize } : {}),
+            });
+            trials.push({ key, shiftIndex, selectionIndex, trainSize, seed, lr });
+          }
         }
       }
     })

@@ -9,8 +9,9 @@
  *   core/io/npy_weights.ts);
  * - `source/<hash>/{train,test}_{x,y}.npy`: the source examples pre-training used (the
  *   seeded sample) and the source test split, for a peer that pre-trains its own model;
- * - `shift-<i>/seed-<k>/{train,val,test}_{x,y}.npy`: the target splits of shift i and
- *   fine-tuning seed k, as the trials see them.
+ * - `shift-<i>/seed-<k>/{val,test}_{x,y}.npy` and `train-<n>_{x,y}.npy` for each size n of
+ *   `target.train`: the target splits of shift i and fine-tuning seed k, as the trials
+ *   see them.
  *
  * Images are NHWC, uint8 (0–255) or float32 (0–1) as the dataset holds them; labels int32.
  * @module
@@ -27,6 +28,7 @@ import { pretrainingData } from "../pretrain.ts";
 import type { Prepared } from "./prepare.ts";
 import { applyShift } from "./prepare.ts";
 import { targetSplits, type TrialRunner } from "./runner.ts";
+import { trainSizes } from "./expand.ts";
 
 /** `exports/index.json`. */
 export const ExportIndexSchema = Schema.Struct({
@@ -34,6 +36,8 @@ export const ExportIndexSchema = Schema.Struct({
   model: Schema.String,
   inputShape: Schema.Tuple(Schema.Int, Schema.Int, Schema.Int),
   seeds: Schema.Int,
+  /** The numbers of labelled target examples (`target.train`). */
+  trainSizes: Schema.Array(Schema.Int),
   shifts: Schema.Array(Schema.Struct({
     index: Schema.Int,
     label: Schema.String,
@@ -91,8 +95,12 @@ export const exportSplits = (prepared: Prepared, runner: TrialRunner, runDir: st
       for (let seed = 0; seed < p.settings.seeds; seed++) {
         const dir = path.join(root, `shift-${s}`, `seed-${seed}`);
         yield* fs.makeDirectory(dir, { recursive: true });
-        const splits = targetSplits(prepared, s, target, seed);
-        for (const name of ["train", "val", "test"] as const) yield* writeSplit(dir, name, splits[name], target.shape);
+        for (const size of trainSizes(p)) {
+          const splits = targetSplits(prepared, s, target, seed, size);
+          yield* writeSplit(dir, `train-${size}`, splits.train, target.shape);
+          // validation and test are the same for every size
+          for (const name of ["val", "test"] as const) yield* writeSplit(dir, name, splits[name], target.shape);
+        }
       }
       shifts.push({
         index: s,
@@ -107,6 +115,7 @@ export const exportSplits = (prepared: Prepared, runner: TrialRunner, runDir: st
       model: p.model.plugin.name,
       inputShape: [...base.shape] as [number, number, number],
       seeds: p.settings.seeds,
+      trainSizes: [...trainSizes(p)],
       shifts,
     };
     yield* writeFileAtomic(path.join(root, "index.json"), JSON.stringify(index, null, 2) + "\n");

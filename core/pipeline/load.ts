@@ -107,11 +107,21 @@ const gridProblem = (p: ResolvedPipeline, maxTrials: number): string | undefined
         `listed twice, ${JSON.stringify(refJson(b))}; it would run twice under one trial key: list it once`;
     }
   }
-  const trials = p.shifts.length * p.selections.length * p.settings.seeds * lrs.length;
+  const train = p.settings.target.train;
+  const sizes = typeof train === "number" ? [train] : train;
+  const size = duplicateOf(sizes, String);
+  if (size) {
+    return `  target.train[${size[1]}]: ${sizes[size[1]]} is listed twice (also at [${size[0]}]); list it once`;
+  }
+  const trials = p.shifts.length * p.selections.length * sizes.length * p.settings.seeds * lrs.length;
   if (trials > maxTrials) {
-    return `  the grid has ${p.shifts.length} shift(s) × ${p.selections.length} selection(s) × ${p.settings.seeds} ` +
-      `seed(s) × ${lrs.length} learning rate(s) = ${trials.toLocaleString("en-US")} trials, more than the limit of ` +
-      `${maxTrials.toLocaleString("en-US")}; make the grid smaller, or raise the limit with --max-trials`;
+    return `  the grid has ${p.shifts.length} shift(s) × ${p.selections.length} selection(s) × ${
+      sizes.length > 1 ? `${sizes.length} target sizes × ` : ""
+    }${p.settings.seeds} seed(s) × ${lrs.length} learning rate(s) = ${
+      trials.toLocaleString("en-US")
+    } trials, more than the limit of ${
+      maxTrials.toLocaleString("en-US")
+    }; make the grid smaller, or raise the limit with --max-trials`;
   }
   return undefined;
 };

@@ -17,7 +17,7 @@ import { PipelineFileError, PluginError, type UserError } from "../errors.ts";
 import { describePlugin } from "../registry.ts";
 import type { ResolvedPipeline } from "./load.ts";
 import { type Made, makePlugins } from "./make.ts";
-import { expandTrials, type Trial } from "./expand.ts";
+import { expandTrials, trainSizes, type Trial } from "./expand.ts";
 import { catchPluginFailures, errorText } from "./guard.ts";
 import { shiftId } from "./trial.ts";
 
@@ -63,6 +63,7 @@ export const targetSizeProblem = (
   target: Dataset,
   sizes: { readonly train: number; readonly val: number; readonly test: number },
 ): string | undefined => {
+  // the largest train size counts (smaller ones are nested in it)
   if (sizes.train + sizes.val > target.train.count) {
     return `target.train + target.val = ${sizes.train} + ${sizes.val} = ${
       sizes.train + sizes.val
@@ -111,7 +112,7 @@ export const prepare = (
     for (let s = 0; s < p.shifts.length; s++) {
       // shifts are applied one at a time (a grid of them need not fit in memory at once)
       const { source, target } = yield* applyShift({ p, made, base }, s);
-      const problem = targetSizeProblem(target, p.settings.target);
+      const problem = targetSizeProblem(target, { ...p.settings.target, train: Math.max(...trainSizes(p)) });
       if (problem) {
         return yield* new PipelineFileError({
           file: p.file,

@@ -16,6 +16,7 @@ export const TrialSpecSchema = Schema.Struct({
   key: Schema.String,
   shiftIndex: Schema.Int.pipe(Schema.nonNegative()),
   selectionIndex: Schema.Int.pipe(Schema.nonNegative()),
+  trainSize: Schema.Int.pipe(Schema.positive()),
   seed: Schema.Int.pipe(Schema.nonNegative()),
   lr: Schema.Number,
 });

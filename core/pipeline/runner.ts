@@ -23,7 +23,7 @@ import { pretrainKey, type PretrainSpec } from "../cache.ts";
 import { TensorBackend } from "../backend.ts";
 import type { FailedLine, Metrics, TrialOutcome } from "../results.ts";
 import { refJson } from "./load.ts";
-import type { Trial } from "./expand.ts";
+import { trainSizes, type Trial } from "./expand.ts";
 import { applyShift, type Prepared } from "./prepare.ts";
 import { catchPluginFailures } from "./guard.ts";
 import { evaluate, type Rung, runTrial, shiftId, type TargetSplits, type TrialCheckpoint } from "./trial.ts";
@@ -70,25 +70,48 @@ export interface Paused {
 
 /** The name of a trial in progress lines. */
 export const trialName = (prepared: Prepared, t: Trial): string =>
-  `${prepared.made.shifts[t.shiftIndex].label} × ${
-    prepared.made.selectors[t.selectionIndex].label
+  `${prepared.made.shifts[t.shiftIndex].label} × ${prepared.made.selectors[t.selectionIndex].label}${
+    trainSizes(prepared.p).length > 1 ? ` n ${t.trainSize}` : ""
   } seed ${t.seed} lr ${t.lr}`;
 
-/** The target splits of shift `index` and fine-tuning seed `seed` (stratified, seeded; the same in every process). */
-export const targetSplits = (prepared: Prepared, index: number, target: Dataset, seed: number): TargetSplits => {
+/**
+ * The target splits of shift `index`, fine-tuning seed `seed` and `trainSize` labelled
+ * examples (stratified, seeded; the same in every process). Training and validation
+ * examples are drawn together for the largest size of the grid; a smaller size is a
+ * stratified sample of that training sample, so sizes are nested and validation and test
+ * stay the same for every size.
+ */
+export const targetSplits = (
+  prepared: Prepared,
+  index: number,
+  target: Dataset,
+  seed: number,
+  trainSize: number,
+): TargetSplits => {
   const { p } = prepared;
   const id = shiftId(p, index);
   const k = target.classNames.length;
-  const { train: nTrain, val: nVal, test: nTest } = p.settings.target;
+  const largest = Math.max(...trainSizes(p));
+  const { val: nVal, test: nTest } = p.settings.target;
   const [trainIdx, valIdx] = stratifiedSamples(
     target.train,
     k,
-    [nTrain, nVal],
+    [largest, nVal],
     rngFor(p.settings.seed, ["target", id, seed]),
+  );
+  const labels = Int32Array.from(trainIdx, (i) => target.train.labels[i]);
+  const picked = trainSize === largest ? trainIdx : Int32Array.from(
+    stratifiedSamples(
+      { images: new Uint8Array(0), labels, count: labels.length },
+      k,
+      [trainSize],
+      rngFor(p.settings.seed, ["target-size", id, seed, trainSize]),
+    )[0],
+    (j) => trainIdx[j],
   );
   const [testIdx] = stratifiedSamples(target.test, k, [nTest], rngFor(p.settings.seed, ["target-test", id]));
   return {
-    train: take(target.train, target.shape, trainIdx),
+    train: take(target.train, target.shape, picked),
     val: take(target.train, target.shape, valIdx),
     test: take(target.test, target.shape, testIdx),
   };
@@ -178,6 +201,7 @@ export const makeTrialRunner = (
       | {
         shift: number;
         seed: number;
+        size: number;
         splits: TargetSplits;
         cache?: PrefixCache;
         start: { val: Metrics; test: Metrics };
@@ -199,8 +223,10 @@ export const makeTrialRunner = (
     const seedContext = (t: Trial) =>
       Effect.gen(function* () {
         const sh = yield* shiftContext(t.shiftIndex);
-        if (seedCtx?.shift === t.shiftIndex && seedCtx.seed === t.seed) return { sh, sc: seedCtx };
-        const splits = targetSplits(prepared, t.shiftIndex, sh.target, t.seed);
+        if (seedCtx?.shift === t.shiftIndex && seedCtx.seed === t.seed && seedCtx.size === t.trainSize) {
+          return { sh, sc: seedCtx };
+        }
+        const splits = targetSplits(prepared, t.shiftIndex, sh.target, t.seed, t.trainSize);
         restore(sh.model, sh.pre.weights);
         // one cache per target sample, shared by every trial of it (all start from the pre-trained weights)
         const cache = p.settings.finetune.prefixCache ? new PrefixCache(sh.model) : undefined;
@@ -209,7 +235,7 @@ export const makeTrialRunner = (
           val: evaluate(sh.model, splits.val, made.evaluators, frozen),
           test: evaluate(sh.model, splits.test, made.evaluators, frozen),
         })));
-        seedCtx = { shift: t.shiftIndex, seed: t.seed, splits, ...(cache ? { cache } : {}), start };
+        seedCtx = { shift: t.shiftIndex, seed: t.seed, size: t.trainSize, splits, ...(cache ? { cache } : {}), start };
         return { sh, sc: seedCtx };
       });
 
@@ -218,6 +244,7 @@ export const makeTrialRunner = (
       key: t.key,
       shift: made.shifts[t.shiftIndex].label,
       selection: made.selectors[t.selectionIndex].label,
+      trainSize: t.trainSize,
       seed: t.seed,
       lr: t.lr,
       error: { tag: e._tag, message: e.describe() },

@@ -60,8 +60,10 @@ export const PretrainSchema = Schema.Struct({
 /** Sizes of the target splits. */
 export const TargetSchema = Schema.Struct({
   train: Schema.optionalWith(
-    PositiveInt.annotations({
-      description: "Labelled target examples used for fine-tuning (a stratified sample of the target train split).",
+    Schema.Union(PositiveInt, Schema.NonEmptyArray(PositiveInt)).annotations({
+      description: "Labelled target examples used for fine-tuning (a stratified sample of the target train split); " +
+        "a list makes the number of labelled examples a grid dimension (smaller samples are nested in larger ones; " +
+        "validation and test stay fixed).",
     }),
     { default: () => 800 },
   ),

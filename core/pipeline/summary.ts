@@ -14,6 +14,7 @@ import { killPoint } from "../killpoint.ts";
 import { isFailed, type ResultLine, type TrialOutcome } from "../results.ts";
 import { RUN_FILES, type RunManifest, writeRunFile } from "../run_dir.ts";
 import type { Prepared } from "./prepare.ts";
+import { trainSizes } from "./expand.ts";
 
 /** What the summary stage produced. */
 export interface Written {
@@ -42,12 +43,15 @@ export const writeSummary = (
       [...new Set(made.selectors.map((sel) => sel.label))],
       p.settings.finetune.learningRates,
       failed,
+      trainSizes(p),
     );
     const ctx = {
       title: `scalpel: ${p.settings.name}`,
       lines: [
         `- dataset: ${p.dataset.plugin.name}, model: ${p.model.plugin.name}, backend: ${manifest.backend}, root seed ${p.settings.seed}, ${p.settings.seeds} fine-tuning seed(s)`,
-        `- target examples: ${p.settings.target.train} train / ${p.settings.target.val} validation / ${p.settings.target.test} test; ` +
+        `- target examples: ${
+          trainSizes(p).join(", ")
+        } train / ${p.settings.target.val} validation / ${p.settings.target.test} test; ` +
         `fine-tuning up to ${p.settings.finetune.epochs} epochs, learning rates ${
           p.settings.finetune.learningRates.join(", ")
         }`,

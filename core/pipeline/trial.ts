@@ -245,6 +245,7 @@ export const runTrial = (
       shiftRef: refJson(p.shifts[trial.shiftIndex]),
       selection: selector.label,
       selectionRef: refJson(p.selections[trial.selectionIndex]),
+      trainSize: trial.trainSize,
       seed: trial.seed,
       lr: trainedNames.size === 0 ? null : trial.lr,
       epoch: best.epoch,

@@ -82,7 +82,7 @@ export const serveTrials = (
           const trial = byKey.get(m.trial.key);
           if (
             !trial || trial.shiftIndex !== m.trial.shiftIndex || trial.selectionIndex !== m.trial.selectionIndex ||
-            trial.seed !== m.trial.seed || trial.lr !== m.trial.lr
+            trial.seed !== m.trial.seed || trial.lr !== m.trial.lr || trial.trainSize !== m.trial.trainSize
           ) {
             return yield* new PipelineFileError({
               file: p.file,

@@ -44,7 +44,9 @@ export interface Cell {
   readonly groupActivity: Readonly<
     Record<string, { readonly meanMultiplier: number; readonly activeFraction: number }>
   >;
-  /** True for the best selection of its shift (highest mean of the ranking metric). */
+  /** Labelled target examples of the cell, in a pipeline with a size grid. */
+  readonly trainSize?: number;
+  /** True for the best selection of its shift (and size; highest mean of the ranking metric). */
   readonly best: boolean;
   /** Trials of this cell that failed (their seeds and learning rates are missing from the mean). */
   readonly failed: number;
@@ -55,13 +57,16 @@ export interface Summary {
   readonly metric: string;
   readonly shifts: ReadonlyArray<string>;
   readonly selections: ReadonlyArray<string>;
+  /** The numbers of labelled target examples of a size grid (empty: one size, not a grid). */
+  readonly trainSizes: ReadonlyArray<number>;
   readonly cells: ReadonlyArray<Cell>;
 }
 
 /**
  * Aggregate result lines. `metric` ranks learning rates on validation and marks
  * the best selection; `shifts` / `selections` fix the order. `failed` lines are
- * counted per cell; a cell whose trials all failed has no metrics.
+ * counted per cell; a cell whose trials all failed has no metrics. With `trainSizes`
+ * (a size grid, 2+ sizes) there is one cell per shift × selection × size.
  */
 export const aggregate = (
   lines: ReadonlyArray<ResultLine>,
@@ -70,18 +75,42 @@ export const aggregate = (
   selections: ReadonlyArray<string>,
   lrOrder: ReadonlyArray<number> = [],
   failedLines: ReadonlyArray<FailedLine> = [],
+  trainSizes: ReadonlyArray<number> = [],
 ): Summary => {
   const cells: Cell[] = [];
+  const grid = trainSizes.length > 1;
   for (const shift of shifts) {
-    const row: Cell[] = [];
+    for (const size of grid ? trainSizes : [undefined]) {
+      cells.push(...row(lines, failedLines, metric, lrOrder, shift, selections, size));
+    }
+  }
+  return { metric, shifts, selections, trainSizes: grid ? trainSizes : [], cells };
+};
+
+/** The cells of one shift (and size), the best marked. */
+const row = (
+  lines: ReadonlyArray<ResultLine>,
+  failedLines: ReadonlyArray<FailedLine>,
+  metric: string,
+  lrOrder: ReadonlyArray<number>,
+  shift: string,
+  selections: ReadonlyArray<string>,
+  size: number | undefined,
+): Cell[] => {
+  const here = (l: { shift: string; selection: string; trainSize?: number }, selection: string) =>
+    l.shift === shift && l.selection === selection && (size === undefined || l.trainSize === size);
+  const sized = size === undefined ? {} : { trainSize: size };
+  const row: Cell[] = [];
+  {
     for (const selection of selections) {
-      const mine = lines.filter((l) => l.shift === shift && l.selection === selection);
-      const failed = failedLines.filter((l) => l.shift === shift && l.selection === selection).length;
+      const mine = lines.filter((l) => here(l, selection));
+      const failed = failedLines.filter((l) => here(l, selection)).length;
       if (mine.length === 0) {
         if (failed > 0) {
           row.push({
             shift,
             selection,
+            ...sized,
             metrics: {},
             chosenLr: [],
             chosenEpoch: [],
@@ -114,6 +143,7 @@ export const aggregate = (
       row.push({
         shift,
         selection,
+        ...sized,
         metrics,
         chosenLr: chosen.map((l) => l.lr),
         chosenEpoch: chosen.map((l) => l.epoch),
@@ -123,8 +153,7 @@ export const aggregate = (
         failed,
       });
     }
-    const top = Math.max(...row.map((c) => c.metrics[metric]?.mean ?? -Infinity));
-    cells.push(...row.map((c) => ({ ...c, best: c.metrics[metric] !== undefined && c.metrics[metric].mean === top })));
   }
-  return { metric, shifts, selections, cells };
+  const top = Math.max(...row.map((c) => c.metrics[metric]?.mean ?? -Infinity));
+  return row.map((c) => ({ ...c, best: c.metrics[metric] !== undefined && c.metrics[metric].mean === top }));
 };

@@ -19,7 +19,7 @@
 import type { Cell, Summary } from "./aggregate.ts";
 import type { ReportContext } from "./render.ts";
 import { cellText, failedNote, formatChosen, scalingOf } from "./format.ts";
-import { type BarDatum, escapeXml, type HeatCell, renderBarChart, renderHeatmap } from "./svg.ts";
+import { type BarDatum, escapeXml, type HeatCell, renderBarChart, renderHeatmap, renderLineChart } from "./svg.ts";
 
 /** What the report shows besides the summary. */
 export interface HtmlExtras {
@@ -55,7 +55,13 @@ pre { background: #f6f6f6; border: 1px solid #ddd; padding: 10px; overflow: auto
 
 /** The HTML report of a summary. */
 export const renderHtml = (summary: Summary, ctx: ReportContext, extras: HtmlExtras): string => {
-  const s = summary;
+  // with a size grid, the bar charts, the heat-map and the tables show the largest size; a line chart per shift
+  // shows every size
+  const largest = Math.max(...summary.trainSizes);
+  const s = summary.trainSizes.length === 0
+    ? summary
+    : { ...summary, cells: summary.cells.filter((c) => c.trainSize === largest) };
+  const sizeSection = summary.trainSizes.length === 0 ? [] : sizeCharts(summary);
   const scaling = scalingOf(s.metric);
   const { percent, scale, digits } = scaling;
   const unit = percent ? " (%)" : "";
@@ -197,6 +203,7 @@ export const renderHtml = (summary: Summary, ctx: ReportContext, extras: HtmlExt
           : `no error bars with a single seed (set <code>seeds: 2</code> or more for ± standard errors). `) +
         `Learning rate and epoch chosen on target validation data for each seed.`,
     ),
+    ...sizeSection,
     `<h2>Relative to fine-tuning all layers</h2>`,
     relativeSection,
     `<h2>Heat-map</h2>`,
@@ -237,3 +244,44 @@ export const renderHtml = (summary: Summary, ctx: ReportContext, extras: HtmlExt
 const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
 const figure = (svg: string, caption: string) => `<figure>\n${svg}\n<figcaption>${caption}</figcaption>\n</figure>`;
+
+/** Per shift, the metric against the number of labelled target examples, one line per selection (a size grid). */
+const sizeCharts = (s: Summary): string[] => {
+  const { scale, percent } = scalingOf(s.metric);
+  const out = [
+    `<h2>How much target data</h2>`,
+    `<p class="note">Target test ${escapeXml(s.metric)}${
+      percent ? " (%)" : ""
+    } against the number of labelled target examples fine-tuned on (${
+      s.trainSizes.join(", ")
+    }; validation and test fixed); error bars ± one standard error. The charts and tables below show ${
+      Math.max(...s.trainSizes)
+    } examples.</p>`,
+  ];
+  for (const shift of s.shifts) {
+    const points = s.cells.filter((c) => c.shift === shift && c.trainSize !== undefined).flatMap((c) => {
+      const m = c.metrics[s.metric];
+      return m
+        ? [{
+          series: c.selection,
+          x: c.trainSize!,
+          value: m.mean * scale,
+          se: m.se === undefined ? undefined : m.se * scale,
+        }]
+        : [];
+    });
+    out.push(
+      `<figure>${
+        renderLineChart({
+          title: `${shift}: target test ${s.metric} against labelled target examples`,
+          series: s.selections,
+          points,
+          xLabel: "labelled target examples (log scale)",
+          yLabel: `target test ${s.metric}${percent ? " (%)" : ""}`,
+          format: (v) => v.toFixed(1),
+        })
+      }<figcaption>${escapeXml(shift)}</figcaption></figure>`,
+    );
+  }
+  return out;
+};

@@ -15,10 +15,23 @@ export interface ReportContext {
 const cellOf = (s: Summary, shift: string, selection: string): Cell | undefined =>
   s.cells.find((c) => c.shift === shift && c.selection === selection);
 
-/** The Markdown report. */
-export const renderMarkdown = (s: Summary, ctx: ReportContext): string => {
+/** The Markdown report; with a size grid, one section per number of labelled target examples. */
+export const renderMarkdown = (summary: Summary, ctx: ReportContext): string => {
+  if (summary.trainSizes.length === 0) return renderTables(summary, ctx);
+  const parts = summary.trainSizes.map((n) => {
+    const text = renderTables({ ...summary, cells: summary.cells.filter((c) => c.trainSize === n) }, {
+      title: `${n} labelled target examples`,
+      lines: [],
+    }).replace(/^# /, "## ");
+    return text;
+  });
+  return `# ${ctx.title}\n\n${ctx.lines.join("\n")}\n\n${parts.join("\n")}`;
+};
+
+/** The tables of one summary (one size). */
+const renderTables = (s: Summary, ctx: ReportContext): string => {
   const scaling = scalingOf(s.metric);
-  const out: string[] = [`# ${ctx.title}`, "", ...ctx.lines, ""];
+  const out: string[] = [`# ${ctx.title}`, "", ...(ctx.lines.length > 0 ? [...ctx.lines, ""] : [])];
   out.push(
     `Target test ${s.metric}${scaling.percent ? " (%)" : ""}, mean ± standard error over seeds; ` +
       "learning rate and epoch chosen on target validation; **bold** = best selection for the shift.",
@@ -99,6 +112,7 @@ export const renderCsv = (s: Summary): string => {
     "chosen_epoch",
     "trained_params",
     "best",
+    ...(s.trainSizes.length > 0 ? ["train_size"] : []),
   ]];
   for (const c of s.cells) {
     for (const [m, v] of Object.entries(c.metrics)) {
@@ -113,6 +127,7 @@ export const renderCsv = (s: Summary): string => {
         c.chosenEpoch.join(" "),
         String(c.trainedParams),
         String(c.best),
+        ...(s.trainSizes.length > 0 ? [String(c.trainSize)] : []),
       ]);
     }
   }

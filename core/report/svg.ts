@@ -639,3 +639,116 @@ export const renderHeatmap = (spec: HeatmapSpec): string => {
   out.push(`</g>`, `</svg>`);
   return out.join("\n");
 };
+
+// ---------------------------------------------------------------------------------------------------------------
+// Line chart (numeric x, logarithmic; one line per series, ± standard-error bars)
+// ---------------------------------------------------------------------------------------------------------------
+
+/** One point of a line chart. */
+export interface LinePoint {
+  readonly series: string;
+  readonly x: number;
+  readonly value: number;
+  readonly se?: number | undefined;
+}
+
+/** What to draw: points by series along a logarithmic x axis (e.g. the number of labelled target examples). */
+export interface LineChartSpec {
+  readonly title: string;
+  readonly description?: string;
+  readonly series: ReadonlyArray<string>;
+  readonly points: ReadonlyArray<LinePoint>;
+  readonly xLabel: string;
+  readonly yLabel: string;
+  readonly format?: (value: number) => string;
+  readonly width?: number;
+  readonly height?: number;
+}
+
+/** Render a line chart as an SVG element (a string): a polyline, a marker and an error bar per point. */
+export const renderLineChart = (spec: LineChartSpec): string => {
+  const width = spec.width ?? 900;
+  const height = spec.height ?? 400;
+  const fmt = spec.format ?? defaultFormat;
+  const legend = legendItems(spec.series, 70, width - 20, 12);
+  const legendBottom = legend.length === 0 ? 12 : legend[legend.length - 1].y + LEGEND_ROW;
+  const plot = { x: 70, y: legendBottom + 12, width: width - 110, height: height - legendBottom - 12 - 56 };
+  const finite = spec.points.filter((p) => Number.isFinite(p.value) && p.x > 0);
+  const xs = [...new Set(finite.map((p) => p.x))].sort((a, b) => a - b);
+  const [lo, hi] = niceDomain(
+    Math.min(...finite.map((p) => p.value - (p.se ?? 0)), Infinity),
+    Math.max(...finite.map((p) => p.value + (p.se ?? 0)), -Infinity),
+  );
+  const y = (v: number) => plot.y + plot.height - scalePosition(clamp(v, lo, hi), [lo, hi]) * plot.height;
+  const [xlo, xhi] = [Math.log(xs[0] ?? 1), Math.log(xs[xs.length - 1] ?? 10)];
+  const x = (v: number) =>
+    xhi === xlo ? plot.x + plot.width / 2 : plot.x + ((Math.log(v) - xlo) / (xhi - xlo)) * plot.width;
+  const step = tickStep(lo, hi);
+  const out: string[] = [svgOpen(width, height, spec.title, spec.description, "chart line-chart")];
+  out.push(`<g class="y-axis">`);
+  for (const t of ticks(lo, hi)) {
+    out.push(
+      `<line class="grid" x1="${num(plot.x)}" x2="${num(plot.x + plot.width)}" y1="${num(y(t))}" y2="${num(y(t))}" ` +
+        `stroke="#e3e3e3"/>`,
+      `<text class="tick" x="${num(plot.x - 8)}" y="${num(y(t))}" text-anchor="end" dominant-baseline="middle">` +
+        `${escapeXml(formatTick(t, step))}</text>`,
+    );
+  }
+  out.push(
+    `<text class="axis-label" transform="translate(18,${num(plot.y + plot.height / 2)}) rotate(-90)" ` +
+      `text-anchor="middle" font-size="13">${escapeXml(spec.yLabel)}</text>`,
+    `</g>`,
+    `<g class="x-axis">`,
+    `<line x1="${num(plot.x)}" x2="${num(plot.x + plot.width)}" y1="${num(plot.y + plot.height)}" ` +
+      `y2="${num(plot.y + plot.height)}" stroke="#333"/>`,
+  );
+  for (const v of xs) {
+    out.push(
+      `<text class="tick" x="${num(x(v))}" y="${num(plot.y + plot.height + 16)}" text-anchor="middle">${
+        escapeXml(String(v))
+      }</text>`,
+    );
+  }
+  out.push(
+    `<text class="axis-label" x="${num(plot.x + plot.width / 2)}" y="${num(height - 10)}" text-anchor="middle" ` +
+      `font-size="13">${escapeXml(spec.xLabel)}</text>`,
+    `</g>`,
+  );
+  spec.series.forEach((s, i) => {
+    const mine = finite.filter((p) => p.series === s).sort((a, b) => a.x - b.x);
+    if (mine.length === 0) return;
+    const colour = seriesColour(i);
+    out.push(`<g class="series" data-series="${escapeXml(s)}">`);
+    out.push(
+      `<polyline class="line" fill="none" stroke="${colour}" stroke-width="2" points="${
+        mine.map((p) => `${num(x(p.x))},${num(y(p.value))}`).join(" ")
+      }"/>`,
+    );
+    for (const p of mine) {
+      if (p.se !== undefined) {
+        out.push(
+          `<line class="error-bar" x1="${num(x(p.x))}" x2="${num(x(p.x))}" y1="${num(y(p.value - p.se))}" ` +
+            `y2="${num(y(p.value + p.se))}" stroke="${colour}" stroke-width="1.3"/>`,
+        );
+      }
+      const tip = `${s}, ${p.x}: ${fmt(p.value)}${p.se === undefined ? "" : ` ± ${fmt(p.se)}`}`;
+      out.push(
+        `<circle class="point" cx="${num(x(p.x))}" cy="${num(y(p.value))}" r="3.5" fill="${colour}">` +
+          `<title>${escapeXml(tip)}</title></circle>`,
+      );
+    }
+    out.push(`</g>`);
+  });
+  out.push(`<g class="legend">`);
+  for (const item of legend) {
+    const i = spec.series.indexOf(item.series);
+    out.push(
+      `<rect x="${num(item.x)}" y="${num(item.y)}" width="12" height="12" fill="${seriesColour(i)}"/>`,
+      `<text x="${num(item.x + 17)}" y="${num(item.y + 6)}" dominant-baseline="middle">${
+        escapeXml(item.series)
+      }</text>`,
+    );
+  }
+  out.push(`</g>`, `</svg>`);
+  return out.join("\n");
+};

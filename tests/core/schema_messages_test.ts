@@ -20,8 +20,8 @@ const errorOf = async (text: string): Promise<string> => {
 };
 
 Deno.test("messages: an option's description never stands in for what was expected", async () => {
-  const e = await errorOf(base + "target: { train: 0 }\n");
-  assert.match(e, /^ {2}target\.train: Expected integer > 0, actual 0$/m);
+  const e = await errorOf(base + "target: { val: 0 }\n");
+  assert.match(e, /^ {2}target\.val: Expected integer > 0, actual 0$/m);
   assert.doesNotMatch(e, /Expected [A-Z]/, "no 'Expected <documentation sentence>'");
   assert.doesNotMatch(e, /Expected undefined/, "no misleading line for the optional field above it");
   const p = await errorOf(base + "pretrain: 5\n");

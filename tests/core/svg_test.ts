@@ -362,6 +362,7 @@ Deno.test("html: the report holds the three charts, the table, the pipeline, and
     metric: "accuracy",
     shifts: ["noise", EVIL],
     selections: ["none", "block1", "all"],
+    trainSizes: [],
     cells: [
       cell("noise", "none", 0.4, 0.01),
       cell("noise", "block1", 0.8, 0.02, true),
@@ -397,6 +398,7 @@ Deno.test("html: without an `all` selection there is a note instead of the relat
     metric: "accuracy",
     shifts: ["noise"],
     selections: ["none", "block1"],
+    trainSizes: [],
     cells: [cell("noise", "none", 0.4, undefined), cell("noise", "block1", 0.8, undefined, true)],
   };
   const html = renderHtml(summary, { title: "t", lines: [] }, { resolvedPipeline: {}, backend: "cpu", versions: {} });

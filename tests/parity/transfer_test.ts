@@ -100,7 +100,7 @@ Deno.test({
         `import numpy as np
 for s in (0, 1):
     d = "${out}/exports/shift-%d/seed-0/" % s
-    print(*[np.load(d + f + "_x.npy").shape[0] for f in ("train", "val", "test")], np.load(d + "test_x.npy").dtype)`,
+    print(*[np.load(d + f + "_x.npy").shape[0] for f in ("train-100", "val", "test")], np.load(d + "test_x.npy").dtype)`,
       ],
       stdout: "piped",
       stderr: "piped",
