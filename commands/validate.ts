@@ -10,6 +10,7 @@ import { TensorBackendLive } from "../core/backend.ts";
 import { loadPipeline } from "../core/pipeline/load.ts";
 import { preparePipeline } from "../core/pipeline/prepare.ts";
 import { gridWarning } from "../core/pipeline/estimate.ts";
+import { trainSizes } from "../core/pipeline/expand.ts";
 import { backendOption, maxTrialsOf, maxTrialsOption, overridesOf, pipelineArg, seedOption } from "./run.ts";
 
 /** `scalpel validate FILE`. */
@@ -29,6 +30,7 @@ export const validate = Command.make("validate", {
     const n = prepared.trials.length;
     yield* Console.log(
       `${a.pipeline} is valid: ${p.shifts.length} shift(s) × ${p.selections.length} selection(s) × ` +
+        (trainSizes(p).length > 1 ? `${trainSizes(p).length} target sizes × ` : "") +
         `${p.settings.seeds} seed(s) × ${p.settings.finetune.learningRates.length} learning rate(s) = ${n} trials ` +
         `(dataset ${p.dataset.plugin.name}, model ${p.model.plugin.name}, backend ${p.settings.backend}).`,
     );

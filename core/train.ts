@@ -149,6 +149,9 @@ export const train = (
           for (const p of active) steps.set(p.name, (steps.get(p.name) ?? 0) + 1);
           lossSum += loss;
           batches++;
+          // every 16 batches a timer turn, so that the event loop can deliver a signal (Ctrl-C, SIGTERM) and the
+          // run is interrupted within seconds, not at the end of a long epoch
+          if (batches % 16 === 0) yield* Effect.sleep(0);
         }
       }
       const meanLoss = batches > 0 ? lossSum / batches : NaN;

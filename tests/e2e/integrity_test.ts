@@ -454,3 +454,57 @@ Deno.test("integrity: messages name the flag, the model file, the cache", async 
   );
   assert.equal(await exists(`${dir}/o`), false);
 });
+
+Deno.test("integrity: SIGTERM during pre-training stops the run within seconds, releases the lock, caches nothing", async () => {
+  const dir = await tempDir("sigterm");
+  const text = (await Deno.readTextFile(TINY)).replace(
+    "pretrain: { epochs: 1, batchSize: 64, examples: 1000 }",
+    "pretrain: { epochs: 3, batchSize: 64 }",
+  ).replace("trainLimit: 2000", "trainLimit: 20000");
+  await Deno.writeTextFile(`${dir}/long.yaml`, text);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-env",
+      "--allow-sys=uid,gid,hostname",
+      "--allow-run",
+      `--allow-write=${dir}`,
+      `${ROOT}cli.ts`,
+      "run",
+      `${dir}/long.yaml`,
+      "--out",
+      `${dir}/out`,
+      "--cache",
+      `${dir}/cache`,
+      "--concurrency",
+      "1",
+    ],
+    stdout: "null",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  let stderr = "";
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  while (!/pre-training small-cnn on 20000/.test(stderr)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    stderr += value;
+  }
+  await new Promise((ok) => setTimeout(ok, 1500)); // well inside the first of three epochs over 20,000 images
+  const signalled = performance.now();
+  child.kill("SIGTERM");
+  const rest = (async () => {
+    for (let r = await reader.read(); !r.done; r = await reader.read()) stderr += r.value;
+  })();
+  const status = await child.status;
+  await rest;
+  const seconds = (performance.now() - signalled) / 1000;
+  assert.equal(status.code, 130, stderr);
+  assert.ok(seconds < 10, `stopped ${seconds.toFixed(1)} s after SIGTERM`);
+  assert.match(stderr, /interrupted: results already recorded are kept/);
+  assert.doesNotMatch(stderr, /epoch 3\/3/);
+  assert.equal(await exists(`${dir}/out/run.lock`), false, "lock released");
+  const cached = await Array.fromAsync(Deno.readDir(`${dir}/cache`)).catch(() => []);
+  assert.ok(!cached.some((e) => e.name.endsWith(".weights")), "no half-trained model cached");
+});
