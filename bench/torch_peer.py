@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch peer of bench/train_bench.ts: the same two models, batch 64, Adam,
+"""PyTorch peer of bench/train_bench.ts: the same two models (their twins, bench/torch_twins.py), batch 64, Adam,
 training examples/s (forward + backward + step) for full fine-tuning, `block3`
 and `last-layer`, and inference examples/s, with 1 and 2 threads. Warm-up
 excluded, median of several repetitions. Prints one JSON object per line with
@@ -13,54 +13,19 @@ import statistics
 import time
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+
+from torch_twins import build, selection_names  # the zoo's PyTorch twins (this directory)
 
 BATCH = 64
 
 
-class SmallCnn(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.block1 = nn.Conv2d(1, 16, 3, padding=1)
-        self.block2 = nn.Conv2d(16, 32, 3, padding=1)
-        self.block3 = nn.Linear(7 * 7 * 32, 64)
-        self.head = nn.Linear(64, 10)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.block1(x)), 2)
-        x = F.max_pool2d(F.relu(self.block2(x)), 2)
-        return self.head(F.relu(self.block3(torch.flatten(x, 1))))
+def small_cnn():
+    return build("small-cnn", 1, 28, 28, 10)
 
 
-class Basic(nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.short = None
-        if stride != 1 or cin != cout:
-            self.short = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-
-    def forward(self, x):
-        y = F.relu(self.bn1(self.conv1(x)))
-        y = self.bn2(self.conv2(y))
-        return F.relu(y + (self.short(x) if self.short is not None else x))
-
-
-class ResnetMini(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.block1 = nn.Sequential(nn.Conv2d(1, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(), Basic(16, 16, 1))
-        self.block2 = Basic(16, 32, 2)
-        self.block3 = Basic(32, 64, 2)
-        self.head = nn.Linear(64, 10)
-
-    def forward(self, x):
-        x = self.block3(self.block2(self.block1(x)))
-        return self.head(x.mean((2, 3)))
+def resnet_mini():
+    return build("resnet-mini", 1, 28, 28, 10)
 
 
 def warm_up_process(x, y):
@@ -68,8 +33,8 @@ def warm_up_process(x, y):
     process, PyTorch 1.13's no-grad forward ran ~10x slower on this machine (resnet-mini 1 thread:
     inference 442 ex/s before a training step, 4,700 after, whatever the weights), which made the
     peer's inference rows slower than its own frozen-prefix training rows."""
-    for cls in (SmallCnn, ResnetMini):
-        model = cls()
+    for make in (small_cnn, resnet_mini):
+        model = make()
         opt = torch.optim.Adam(model.parameters(), lr=1e-4)
         opt.zero_grad()
         F.cross_entropy(model(x[:BATCH]), y[:BATCH]).backward()
@@ -104,8 +69,8 @@ def main():
     for threads in [int(t) for t in args.threads.split(",")]:
         torch.set_num_threads(threads)
         warm_up_process(x, y)
-        for name, cls in (("small-cnn", SmallCnn), ("resnet-mini", ResnetMini)):
-            model = cls()
+        for name, make in (("small-cnn", small_cnn), ("resnet-mini", resnet_mini)):
+            model = make()
             model.eval()  # batch-norm statistics frozen, as scalpel fine-tunes
 
             def infer():
@@ -115,8 +80,8 @@ def main():
 
             infer_rate = rate(infer, n, args.reps)
             for subset in ("all", "block3", "last-layer"):
-                group = None if subset == "all" else ("head" if subset == "last-layer" else subset)
-                params = [p for k, p in model.named_parameters() if group is None or k.startswith(group + ".")]
+                names = set(selection_names(model, subset))
+                params = [t for k, t in model.named_tensors() if k in names]
                 for p in model.parameters():
                     p.requires_grad_(any(p is q for q in params))
                 opt = torch.optim.Adam(params, lr=1e-4)

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from torch_peer import SmallCnn  # the same model as the throughput peer (this directory)
+from torch_twins import build, selection_names  # the zoo's PyTorch twins (this directory)
 
 T0 = time.perf_counter()
 
@@ -40,15 +40,7 @@ def idx(path):
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
-SUBSETS = {
-    "none": [],
-    "first-layer": ["block1"],
-    "block1": ["block1"],
-    "block2": ["block2"],
-    "block3": ["block3"],
-    "last-layer": ["head"],
-    "all": ["block1", "block2", "block3", "head"],
-}
+SUBSETS = ["none", "first-layer", "block1", "block2", "block3", "last-layer", "all"]
 
 
 def to_tensor(images):
@@ -118,7 +110,7 @@ def main():
     emit({"phase": "load", "seconds": time.perf_counter() - t})
 
     t = time.perf_counter()
-    model = SmallCnn()
+    model = build("small-cnn", 1, 28, 28, 10)
     pick = rng.permutation(len(train_y))[: args.pretrain_examples]
     fit(model, model.parameters(), to_tensor(train_x[pick]), torch.from_numpy(train_y[pick]),
         args.pretrain_epochs, args.pretrain_batch, args.pretrain_lr, rng)
@@ -157,11 +149,13 @@ def main():
         ys = {"train": torch.from_numpy(ty[tr]), "val": torch.from_numpy(ty[va]), "test": torch.from_numpy(ey[te])}
         emit({"phase": f"shift {shift}", "seconds": time.perf_counter() - t})
         t = time.perf_counter()
-        for selection, groups in SUBSETS.items():
+        for selection in SUBSETS:
+            groups = set(selection_names(model, selection))
             for lr in (lrs if groups else [None]):
                 model.load_state_dict(pretrained)
-                for name, p in model.named_parameters():
-                    p.requires_grad = name.split(".")[0] in groups
+                for name, p in model.named_tensors():
+                    if isinstance(p, torch.nn.Parameter):
+                        p.requires_grad = name in groups
                 model.eval()  # no batch-norm or dropout in small-cnn: eval = train here
                 best = {"epoch": 0, "val": accuracy(model, xs["val"], ys["val"]), "state": None}
                 if groups:
