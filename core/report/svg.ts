@@ -681,8 +681,9 @@ export const renderLineChart = (spec: LineChartSpec): string => {
   );
   const y = (v: number) => plot.y + plot.height - scalePosition(clamp(v, lo, hi), [lo, hi]) * plot.height;
   const [xlo, xhi] = [Math.log(xs[0] ?? 1), Math.log(xs[xs.length - 1] ?? 10)];
+  // 24 px inside each end, so that the first and last points and their error bars are not cut
   const x = (v: number) =>
-    xhi === xlo ? plot.x + plot.width / 2 : plot.x + ((Math.log(v) - xlo) / (xhi - xlo)) * plot.width;
+    xhi === xlo ? plot.x + plot.width / 2 : plot.x + 24 + ((Math.log(v) - xlo) / (xhi - xlo)) * (plot.width - 48);
   const step = tickStep(lo, hi);
   const out: string[] = [svgOpen(width, height, spec.title, spec.description, "chart line-chart")];
   out.push(`<g class="y-axis">`);
