@@ -1,13 +1,13 @@
 /**
  * End-to-end sweep benchmark: the wall time of a whole surgical sweep (every layer
- * subset of a pipeline, default pipelines/quickstart.yaml) run with the CLI as a user
+ * subset of a pipeline, default bench/sweep-quickstart.yaml) run with the CLI as a user
  * runs it, cold (empty model cache: pre-training included) and warm, at each
  * `--concurrency`; and, with `--peer`, the same sweep written the paper's way in
  * PyTorch (bench/torch_sweep.py: whole-network forward for every subset) timed in
  * the same run. Peak resident memory of each run is reported when GNU time is
  * installed (/usr/bin/time).
  *
- *   deno task bench:sweep [--pipeline pipelines/quickstart.yaml] [--concurrency 1,2] [--peer] [--json]
+ *   deno task bench:sweep [--pipeline bench/sweep-quickstart.yaml] [--concurrency 1,2] [--peer] [--json]
  *
  * `--json` prints one object per line:
  * {"runner":"scalpel","cache":"cold","concurrency":1,"seconds":…,"peak_rss_mib":…}
@@ -20,7 +20,7 @@ import { packagedMnistDir } from "../plugins/datasets/mnist.ts";
 const { values } = parseArgs({
   args: Deno.args,
   options: {
-    pipeline: { type: "string", default: "pipelines/quickstart.yaml" },
+    pipeline: { type: "string", default: "bench/sweep-quickstart.yaml" },
     concurrency: { type: "string", default: "1,2" },
     peer: { type: "boolean", default: false },
     json: { type: "boolean", default: false },

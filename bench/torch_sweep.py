@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The quickstart sweep written the paper's way in PyTorch (peer of bench/sweep_bench.ts).
 
-Same protocol as pipelines/quickstart.yaml: small-cnn pre-trained with Adam on
+Same protocol as bench/sweep-quickstart.yaml (the 1-seed quickstart): small-cnn pre-trained with Adam on
 clean MNIST; three target shifts (Gaussian noise and impulse noise at ImageNet-C
 severity 5, reversed labels); for every layer subset and learning rate, restore the
 pre-trained weights, mark the subset trainable (requires_grad), build Adam over it

@@ -5,6 +5,7 @@
  * @module
  */
 import type { Cell } from "./aggregate.ts";
+import type { Winner } from "./winners.ts";
 
 /** True for a metric that is a fraction in [0, 1] (any accuracy), shown as a percentage. */
 export const isFraction = (metric: string): boolean => /accuracy/.test(metric);
@@ -59,4 +60,17 @@ export const failedNote = (cells: ReadonlyArray<Cell>): string | undefined => {
   return failed === 0 ? undefined : `${FAILED_MARK} ${failed} trial(s) of the marked cells failed: a cell's mean is ` +
     "over the seeds that finished; results.jsonl holds each failure's reason, and `scalpel run … --retry-failed` " +
     "runs them again.";
+};
+
+/**
+ * One shift's winner as a sentence: `block1, ahead of block2 by 0.4 (SE of the difference 0.1): clear` —
+ * or `… : within noise` when the lead does not exceed the standard error of the difference.
+ */
+export const formatWinner = (w: Winner, scaling: Scaling): string => {
+  const n = (x: number) => (x * scaling.scale).toFixed(scaling.digits);
+  if (w.seOfDifference === undefined) {
+    return `${w.best}, ahead of ${w.runnerUp} by ${n(w.lead)} (one seed: no error bars)`;
+  }
+  return `${w.best}, ahead of ${w.runnerUp} by ${n(w.lead)} (SE of the difference ${n(w.seOfDifference)}): ` +
+    (w.clear ? "clear" : "within noise");
 };

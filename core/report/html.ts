@@ -18,7 +18,8 @@
  */
 import type { Cell, Summary } from "./aggregate.ts";
 import type { ReportContext } from "./render.ts";
-import { cellText, failedNote, formatChosen, scalingOf } from "./format.ts";
+import { cellText, failedNote, formatChosen, formatWinner, type Scaling, scalingOf } from "./format.ts";
+import { winners } from "./winners.ts";
 import { type BarDatum, escapeXml, type HeatCell, renderBarChart, renderHeatmap, renderLineChart } from "./svg.ts";
 
 /** What the report shows besides the summary. */
@@ -52,6 +53,22 @@ td.best { font-weight: bold; background: #fff4d6; }
 pre { background: #f6f6f6; border: 1px solid #ddd; padding: 10px; overflow: auto; font-size: 0.85em; }
 .note { color: #555; font-style: italic; }
 `;
+
+/** Per shift (and size): the winner, its lead over the runner-up and whether that lead exceeds seed noise. */
+const winnerList = (s: Summary, scaling: Scaling): string[] => {
+  const ws = winners(s);
+  if (ws.length === 0) return [];
+  return [
+    `<p class="note">Winner per shift (lead over the runner-up; clear when it exceeds the standard error of the difference):</p>`,
+    `<ul class="winners">`,
+    ...ws.map((w) =>
+      `<li>${escapeXml(w.shift)}${w.trainSize === undefined ? "" : `, ${w.trainSize} examples`}: ${
+        escapeXml(formatWinner(w, scaling))
+      }</li>`
+    ),
+    `</ul>`,
+  ];
+};
 
 /** The HTML report of a summary. */
 export const renderHtml = (summary: Summary, ctx: ReportContext, extras: HtmlExtras): string => {
@@ -219,6 +236,7 @@ export const renderHtml = (summary: Summary, ctx: ReportContext, extras: HtmlExt
     `</tbody>`,
     `</table>`,
     ...(failedNote(s.cells) ? [`<p class="note">${escapeXml(failedNote(s.cells)!)}</p>`] : []),
+    ...winnerList(summary, scaling),
     `<table class="chosen">`,
     `<caption>Chosen on validation (learning rate / epoch, per seed) and trained parameters.</caption>`,
     `<thead><tr><th scope="col">selection</th>${

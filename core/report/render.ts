@@ -4,7 +4,8 @@
  * @module
  */
 import type { Cell, Summary } from "./aggregate.ts";
-import { cellText, failedNote, formatChosen, scalingOf } from "./format.ts";
+import { cellText, failedNote, formatChosen, formatWinner, scalingOf } from "./format.ts";
+import { winners } from "./winners.ts";
 
 /** Context printed above the table. */
 export interface ReportContext {
@@ -49,6 +50,7 @@ const renderTables = (s: Summary, ctx: ReportContext): string => {
   }
   const note = failedNote(s.cells);
   if (note) out.push("", note);
+  out.push(...renderWinners(s));
   out.push("", "Chosen on validation (learning rate / epoch, per seed) and trained parameters:", "");
   out.push(`| selection | ${s.shifts.join(" | ")} | trained params |`);
   out.push(`|---|${s.shifts.map(() => "---").join("|")}|---:|`);
@@ -62,6 +64,22 @@ const renderTables = (s: Summary, ctx: ReportContext): string => {
   }
   out.push(...renderActivity(s));
   return out.join("\n") + "\n";
+};
+
+/**
+ * Per shift: the best selection, the runner-up, the lead and the standard error of the difference
+ * (is the winner clear, or within seed noise?).
+ */
+export const renderWinners = (s: Summary): string[] => {
+  const ws = winners(s);
+  if (ws.length === 0) return [];
+  const scaling = scalingOf(s.metric);
+  return [
+    "",
+    "Winner per shift (lead over the runner-up; clear when it exceeds the standard error of the difference):",
+    "",
+    ...ws.map((w) => `- ${w.shift}: ${formatWinner(w, scaling)}`),
+  ];
 };
 
 const isFractional = (x: number) => x > 1e-9 && Math.abs(x - 1) > 1e-9;
@@ -136,4 +154,4 @@ export const renderCsv = (s: Summary): string => {
 
 /** The JSON report. */
 export const renderJson = (s: Summary, ctx: ReportContext): string =>
-  JSON.stringify({ title: ctx.title, context: ctx.lines, ...s }, null, 2) + "\n";
+  JSON.stringify({ title: ctx.title, context: ctx.lines, ...s, winners: winners(s) }, null, 2) + "\n";

@@ -1,6 +1,7 @@
 import { strict as assert } from "node:assert";
 import { aggregate, meanAndStandardError } from "../../core/report/aggregate.ts";
 import { renderCsv, renderMarkdown } from "../../core/report/render.ts";
+import { winners } from "../../core/report/winners.ts";
 import type { FailedLine, ResultLine } from "../../core/results.ts";
 
 Deno.test("report: mean and standard error (hand-computed)", () => {
@@ -96,4 +97,45 @@ Deno.test("report: failed trials are counted per cell and marked; a cell whose t
   assert.match(md, /† 3 trial\(s\) of the marked cells failed/);
   const clean = renderMarkdown(aggregate(lines, "accuracy", ["s"], ["a", "b"], [0.01]), { title: "t", lines: [] });
   assert.doesNotMatch(clean, /†/);
+});
+
+Deno.test("report: the winner of each shift, its lead and the standard error of the difference (hand-computed)", () => {
+  const lines = [
+    // noise: block1 0.70 / 0.80 (mean 0.75, SE 0.05), all 0.50 / 0.70 (0.60, SE 0.10), last 0.40 / 0.40
+    line("noise", "block1", 0, 0.01, 0.9, 0.70),
+    line("noise", "block1", 1, 0.01, 0.9, 0.80),
+    line("noise", "all", 0, 0.01, 0.7, 0.50),
+    line("noise", "all", 1, 0.01, 0.7, 0.70),
+    line("noise", "last", 0, 0.01, 0.7, 0.40),
+    line("noise", "last", 1, 0.01, 0.7, 0.40),
+    // labels: last 0.90 / 0.70 (0.80, SE 0.10) leads all 0.74 / 0.76 (0.75, SE 0.01) by less than √(0.1² + 0.01²)
+    line("labels", "block1", 0, 0.01, 0.9, 0.10),
+    line("labels", "block1", 1, 0.01, 0.9, 0.10),
+    line("labels", "all", 0, 0.01, 0.7, 0.74),
+    line("labels", "all", 1, 0.01, 0.7, 0.76),
+    line("labels", "last", 0, 0.01, 0.7, 0.90),
+    line("labels", "last", 1, 0.01, 0.7, 0.70),
+  ];
+  const s = aggregate(lines, "accuracy", ["noise", "labels"], ["block1", "all", "last"]);
+  const [noise, labels] = winners(s);
+  assert.deepEqual([noise.best, noise.runnerUp, noise.clear], ["block1", "all", true]);
+  assert.ok(Math.abs(noise.lead - 0.15) < 1e-12);
+  assert.ok(Math.abs(noise.seOfDifference! - Math.sqrt(0.05 ** 2 + 0.1 ** 2)) < 1e-12); // 0.1118
+  assert.deepEqual([labels.best, labels.runnerUp, labels.clear], ["last", "all", false]);
+  assert.ok(Math.abs(labels.lead - 0.05) < 1e-12);
+  const md = renderMarkdown(s, { title: "t", lines: [] });
+  assert.match(md, /- noise: block1, ahead of all by 15\.0 \(SE of the difference 11\.2\): clear/);
+  assert.match(md, /- labels: last, ahead of all by 5\.0 \(SE of the difference 10\.0\): within noise/);
+  // one seed: no error bars, never clear; equal means: the earlier selection of the pipeline is named first
+  const one = aggregate([line("n", "a", 0, 0.01, 0.5, 0.6), line("n", "b", 0, 0.01, 0.5, 0.6)], "accuracy", ["n"], [
+    "a",
+    "b",
+  ]);
+  assert.deepEqual(winners(one).map((w) => [w.best, w.runnerUp, w.lead, w.seOfDifference, w.clear]), [
+    ["a", "b", 0, undefined, false],
+  ]);
+  assert.match(
+    renderMarkdown(one, { title: "t", lines: [] }),
+    /- n: a, ahead of b by 0\.0 \(one seed: no error bars\)/,
+  );
 });
