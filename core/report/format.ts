@@ -67,10 +67,13 @@ export const failedNote = (cells: ReadonlyArray<Cell>): string | undefined => {
  * or `… : within noise` when the lead does not exceed the standard error of the difference.
  */
 export const formatWinner = (w: Winner, scaling: Scaling): string => {
-  const n = (x: number) => (x * scaling.scale).toFixed(scaling.digits);
+  const at = (digits: number) => (x: number) => (x * scaling.scale).toFixed(digits);
   if (w.seOfDifference === undefined) {
-    return `${w.best}, ahead of ${w.runnerUp} by ${n(w.lead)} (one seed: no error bars)`;
+    return `${w.best}, ahead of ${w.runnerUp} by ${at(scaling.digits)(w.lead)} (one seed: no error bars)`;
   }
+  // one more decimal when the two would print alike (0.6 against 0.6, yet one is larger)
+  const alike = at(scaling.digits)(w.lead) === at(scaling.digits)(w.seOfDifference);
+  const n = at(scaling.digits + (alike ? 1 : 0));
   return `${w.best}, ahead of ${w.runnerUp} by ${n(w.lead)} (SE of the difference ${n(w.seOfDifference)}): ` +
     (w.clear ? "clear" : "within noise");
 };

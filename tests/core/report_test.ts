@@ -126,6 +126,39 @@ Deno.test("report: the winner of each shift, its lead and the standard error of 
   const md = renderMarkdown(s, { title: "t", lines: [] });
   assert.match(md, /- noise: block1, ahead of all by 15\.0 \(SE of the difference 11\.2\): clear/);
   assert.match(md, /- labels: last, ahead of all by 5\.0 \(SE of the difference 10\.0\): within noise/);
+  // a lead and a standard error that round alike get one more decimal
+  const close = aggregate(
+    [
+      line("c", "a", 0, 0.01, 0.5, 0.606),
+      line("c", "a", 1, 0.01, 0.5, 0.606),
+      line("c", "b", 0, 0.01, 0.5, 0.59),
+      line("c", "b", 1, 0.01, 0.5, 0.61),
+    ],
+    "accuracy",
+    ["c"],
+    ["a", "b"],
+  );
+  // a: 0.606 ± 0; b: 0.60 ± 0.01 → lead 0.006 (0.6 points), SE of the difference 0.01 (1.0 points)
+  assert.match(
+    renderMarkdown(close, { title: "t", lines: [] }),
+    /- c: a, ahead of b by 0\.6 \(SE of the difference 1\.0\): within noise/,
+  );
+  const alike = aggregate(
+    [
+      line("c", "a", 0, 0.01, 0.5, 0.6062),
+      line("c", "a", 1, 0.01, 0.5, 0.6062),
+      line("c", "b", 0, 0.01, 0.5, 0.594),
+      line("c", "b", 1, 0.01, 0.5, 0.606),
+    ],
+    "accuracy",
+    ["c"],
+    ["a", "b"],
+  );
+  // lead 0.0062 (0.62 points) against SE 0.006 (0.60 points): both print as 0.6 with one decimal
+  assert.match(
+    renderMarkdown(alike, { title: "t", lines: [] }),
+    /- c: a, ahead of b by 0\.62 \(SE of the difference 0\.60\): clear/,
+  );
   // one seed: no error bars, never clear; equal means: the earlier selection of the pipeline is named first
   const one = aggregate([line("n", "a", 0, 0.01, 0.5, 0.6), line("n", "b", 0, 0.01, 0.5, 0.6)], "accuracy", ["n"], [
     "a",
