@@ -14,7 +14,12 @@
  * errors of the difference (√(SE₁² + SE₂²)); writes the same to `<out>/parity.md` and
  * `<out>/parity.json`. Every step resumes: run it again to continue.
  *
- *   deno task bench:parity [--out runs/parity] [--pipelines a.yaml,b.yaml] [--threads 2]
+ *   deno task bench:parity [--out runs/parity] [--pipelines a.yaml,b.yaml] [--threads 2] [--seed N]
+ *
+ * `--seed N` overrides the pipelines' root seed: another pre-training draw on both sides
+ * (scalpel's initialisation and batch order, and PyTorch's own pre-training, which is seeded
+ * from the resolved pipeline), written to `<out>/<pipeline>-seed<N>/`. Comparing "each its
+ * own" across several draws is the fair test of two stacks' pre-training.
  *
  * Needs /usr/bin/python3 with Debian's python3-torch and python3-numpy (an optional peer,
  * never a dependency of scalpel).
@@ -28,6 +33,7 @@ const { values } = parseArgs({
     out: { type: "string", default: "runs/parity" },
     pipelines: { type: "string", default: "bench/parity-resnet.yaml,bench/parity-quickstart.yaml" },
     threads: { type: "string", default: "2" },
+    seed: { type: "string" },
   },
 });
 
@@ -79,11 +85,14 @@ const compare = (a: Cell | undefined, b: Cell | undefined) => {
   return { text: `${diff >= 0 ? "+" : ""}${(100 * diff).toFixed(1)}${within ? "" : " ✗"}`, within, diff, se };
 };
 
+/** Names a run directory and the tables after the seed when `--seed` is given. */
+const suffix = values.seed === undefined ? "" : `-seed${values.seed}`;
 const report: string[] = [];
 const rows: unknown[] = [];
 for (const pipeline of values.pipelines.split(",")) {
   const name = pipeline.replace(/^.*\//, "").replace(/\.ya?ml$/, "");
-  const dir = `${out}/${name}`;
+  const label = `${name}${suffix}`;
+  const dir = `${out}/${label}`;
   await run(Deno.execPath(), [
     "run",
     "--allow-read",
@@ -98,6 +107,7 @@ for (const pipeline of values.pipelines.split(",")) {
     dir,
     "--export-splits",
     "--quiet",
+    ...(values.seed === undefined ? [] : ["--seed", values.seed]),
   ]);
   for (const start of ["same", "own"]) {
     await run(PYTHON, [`${root}bench/torch_surgical.py`, dir, "--start", start, "--threads", values.threads]);
@@ -110,7 +120,7 @@ for (const pipeline of values.pipelines.split(",")) {
     cells.find((c) => c.shift === shift && c.selection === selection && (size === undefined || c.trainSize === size));
   for (const shift of [...new Set(ours.map((c) => c.shift))]) {
     report.push(
-      `### ${name}: ${shift}`,
+      `### ${label}: ${shift}`,
       "",
       "Target test accuracy (%), mean ± standard error over seeds; Δ = scalpel − PyTorch (✗: beyond 2 standard errors " +
         "of the difference).",
@@ -125,7 +135,7 @@ for (const pipeline of values.pipelines.split(",")) {
       const co = compare(c, o);
       report.push(`| ${c.selection} | ${pct(c)} | ${pct(s)} | ${cs.text} | ${pct(o)} | ${co.text} |`);
       rows.push({
-        pipeline: name,
+        pipeline: label,
         shift,
         selection: c.selection,
         scalpel: c,
@@ -140,5 +150,5 @@ for (const pipeline of values.pipelines.split(",")) {
 }
 const text = report.join("\n");
 console.log(text);
-await Deno.writeTextFile(`${out}/parity.md`, text + "\n");
-await Deno.writeTextFile(`${out}/parity.json`, JSON.stringify(rows, null, 2) + "\n");
+await Deno.writeTextFile(`${out}/parity${suffix}.md`, text + "\n");
+await Deno.writeTextFile(`${out}/parity${suffix}.json`, JSON.stringify(rows, null, 2) + "\n");
