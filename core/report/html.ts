@@ -289,6 +289,7 @@ const sizeCharts = (s: Summary): string[] => {
         : [];
     });
     out.push(
+      `<h3>${escapeXml(shift)}</h3>`,
       `<figure>${
         renderLineChart({
           title: `${shift}: target test ${s.metric} against labelled target examples`,
@@ -298,7 +299,7 @@ const sizeCharts = (s: Summary): string[] => {
           yLabel: `target test ${s.metric}${percent ? " (%)" : ""}`,
           format: (v) => v.toFixed(1),
         })
-      }<figcaption>${escapeXml(shift)}</figcaption></figure>`,
+      }</figure>`,
     );
   }
   return out;

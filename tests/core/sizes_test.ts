@@ -116,6 +116,8 @@ Deno.test("target sizes: the summary has a cell per size, a table per size and a
   assert.match(renderCsv(s), /,train_size\n[\s\S]*,10\n/);
   const html = renderHtml(s, { title: "t", lines: [] }, { resolvedPipeline: {}, backend: "wasm", versions: {} });
   const chart = html.slice(html.indexOf('class="chart line-chart"'));
+  // the shift's name heads its line chart (above it, not under it where it reads as the next chart's)
+  assert.match(html, /<h3>s<\/h3>\s*<figure><svg[^>]*class="chart line-chart"/);
   assert.equal((chart.slice(0, chart.indexOf("</svg>")).match(/<circle class="point"/g) ?? []).length, 4);
   assert.equal((chart.slice(0, chart.indexOf("</svg>")).match(/class="error-bar"/g) ?? []).length, 4);
   // the bar chart shows the largest size only: one bar per selection
