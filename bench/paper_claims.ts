@@ -10,28 +10,15 @@
  *
  *   deno run --allow-read bench/paper_claims.ts docs/paper-mnist/summary.json [more …]
  *
- * The level of each shift comes from its plugin: corruption → input (first block),
- * subpopulation → feature (a middle block: block2), label-permutation and spurious →
+ * The level of each shift is read from its label: corruptions → input (first block),
+ * `subpop-…` → feature (a middle block: block2), `labels-…` and `spurious-…` →
  * output (last layer), as in Lee et al. (ICLR 2023), Table 1.
  * @module
  */
-interface Metric {
-  readonly mean: number;
-  readonly se?: number;
-}
-interface Cell {
-  readonly shift: string;
-  readonly selection: string;
-  readonly trainSize?: number;
-  readonly metrics: Record<string, Metric>;
-}
-interface Summary {
-  readonly title: string;
-  readonly metric: string;
-  readonly shifts: string[];
-  readonly trainSizes?: number[];
-  readonly cells: Cell[];
-}
+import type { Summary } from "../core/report/aggregate.ts";
+import { type Winner, winners } from "../core/report/winners.ts";
+
+type Metric = { readonly mean: number; readonly se: number | undefined };
 
 /** The subset the paper finds best for each level of shift, by the shift's name. */
 const predicted = (shift: string): { level: string; subset: string } =>
@@ -47,35 +34,35 @@ const pct = (m: Metric | undefined) =>
 const seDiff = (a: Metric, b: Metric) => Math.sqrt((a.se ?? 0) ** 2 + (b.se ?? 0) ** 2);
 
 for (const file of Deno.args) {
-  const s: Summary = JSON.parse(await Deno.readTextFile(file));
+  const s: Summary & { title: string } = JSON.parse(await Deno.readTextFile(file));
   const m = s.metric;
+  // the winner of each shift and size, exactly as summary.md names it
+  const winnerOf = new Map<string, Winner>(winners(s).map((w) => [`${w.shift}\u0000${w.trainSize ?? ""}`, w]));
   console.log(`\n${s.title} (${file}), target test ${m} %, mean ± SE over seeds\n`);
   console.log(
     "| shift | level | n | predicted | predicted subset | winner | lead (SE of diff.) | all | auto-rgn | reproduces |",
   );
   console.log("|---|---|---:|---|---:|---|---:|---:|---:|---|");
   for (const shift of s.shifts) {
-    const sizes: Array<number | undefined> = s.trainSizes ?? [];
+    const sizes: Array<number | undefined> = [...s.trainSizes];
     for (const n of sizes.length > 0 ? sizes : [undefined]) {
-      const here = s.cells.filter((c) => c.shift === shift && c.trainSize === n && c.metrics[m] !== undefined);
-      const get = (sel: string) => here.find((c) => c.selection === sel)?.metrics[m];
+      const get = (sel: string): Metric | undefined =>
+        s.cells.find((c) => c.shift === shift && c.trainSize === n && c.selection === sel)?.metrics[m];
       const { level, subset } = predicted(shift);
-      const ranked = [...here].sort((a, b) => b.metrics[m].mean - a.metrics[m].mean);
-      const [best, second] = ranked;
+      const w = winnerOf.get(`${shift}\u0000${n ?? ""}`)!;
+      const best = get(w.best)!;
       const p = get(subset);
-      const lead = best.metrics[m].mean - second.metrics[m].mean;
       const verdict = p === undefined
         ? "–"
-        : best.selection === subset
+        : w.best === subset
         ? "yes"
-        : best.metrics[m].mean - p.mean <= seDiff(best.metrics[m], p)
+        : best.mean - p.mean <= seDiff(best, p)
         ? "tie"
         : "no";
-      const clear = lead > seDiff(best.metrics[m], second.metrics[m]) ? "" : " (within noise)";
       console.log(
-        `| ${shift} | ${level} | ${n ?? ""} | ${subset} | ${pct(p)} | ${best.selection}${clear} | ${
-          (100 * lead).toFixed(1)
-        } (${(100 * seDiff(best.metrics[m], second.metrics[m])).toFixed(1)}) | ${pct(get("all"))} | ${
+        `| ${shift} | ${level} | ${n ?? ""} | ${subset} | ${pct(p)} | ${w.best}${w.clear ? "" : " (within noise)"} | ${
+          (100 * w.lead).toFixed(1)
+        } (${(100 * (w.seOfDifference ?? 0)).toFixed(1)}) | ${pct(get("all"))} | ${
           pct(get("auto-rgn"))
         } | ${verdict} |`,
       );

@@ -26,7 +26,16 @@ import torch.nn.functional as F
 FORMAT = "scalpel-npy-weights/1"
 
 
-class SmallCnn(nn.Module):
+class Staged(nn.Module):
+    """A zoo twin: `forward` runs `stages()` (scalpel's block names with their functions) in order."""
+
+    def forward(self, x):
+        for _, stage in self.stages():
+            x = stage(x)
+        return x
+
+
+class SmallCnn(Staged):
     """conv 16 (3x3, pad 1, relu) -> maxpool 2 -> conv 32 -> maxpool 2 -> flatten (NHWC) -> dense 64 relu -> dense K."""
 
     def __init__(self, in_channels, height, width, num_classes):
@@ -44,11 +53,6 @@ class SmallCnn(nn.Module):
             ("block3", lambda x: F.relu(self.dense(x))),
             ("head", self.head),
         ]
-
-    def forward(self, x):
-        for _, stage in self.stages():
-            x = stage(x)
-        return x
 
     def named_tensors(self):
         return [
@@ -100,7 +104,7 @@ class Basic(nn.Module):
         return out
 
 
-class ResnetMini(nn.Module):
+class ResnetMini(Staged):
     """stem conv 3x3x16 + BN + relu, basic blocks at 16, 32 (stride 2), 64 (stride 2), global average pool, dense K."""
 
     def __init__(self, in_channels, num_classes):
@@ -119,11 +123,6 @@ class ResnetMini(nn.Module):
             ("block3", self.stage3),
             ("head", lambda x: self.head(x.mean((2, 3)))),
         ]
-
-    def forward(self, x):
-        for _, stage in self.stages():
-            x = stage(x)
-        return x
 
     def named_tensors(self):
         return [
