@@ -33,8 +33,23 @@ const pct = (m: Metric | undefined) =>
 
 const seDiff = (a: Metric, b: Metric) => Math.sqrt((a.se ?? 0) ** 2 + (b.se ?? 0) ** 2);
 
+/** A run's summary.json, or exit 1 with one paragraph naming the file and what to give instead. */
+const readSummary = async (file: string): Promise<Summary & { title: string }> => {
+  try {
+    const s = JSON.parse(await Deno.readTextFile(file));
+    if (Array.isArray(s?.cells) && Array.isArray(s?.shifts) && Array.isArray(s?.trainSizes)) return s;
+    throw new Error("it has no cells, shifts and trainSizes");
+  } catch (e) {
+    console.error(
+      `${file} is not a run's summary.json (${e instanceof Error ? e.message : String(e)}). Give the summary.json ` +
+        "that `scalpel run` writes into its run directory, e.g. docs/paper-mnist/summary.json.",
+    );
+    Deno.exit(1);
+  }
+};
+
 for (const file of Deno.args) {
-  const s: Summary & { title: string } = JSON.parse(await Deno.readTextFile(file));
+  const s = await readSummary(file);
   const m = s.metric;
   // the winner of each shift and size, exactly as summary.md names it
   const winnerOf = new Map<string, Winner>(winners(s).map((w) => [`${w.shift}\u0000${w.trainSize ?? ""}`, w]));
