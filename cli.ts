@@ -20,9 +20,11 @@ import { shifts } from "./commands/shifts.ts";
 import { schema } from "./commands/schema.ts";
 import { cache } from "./commands/cache.ts";
 import { model } from "./commands/model.ts";
+import { queue } from "./commands/queue.ts";
+import { WATCH_STDIN_VARIABLE } from "./commands/queue_net.ts";
 
 const scalpel = Command.make("scalpel").pipe(
-  Command.withSubcommands([run, validate, plugins, shifts, corrupt, schema, cache, model, worker]),
+  Command.withSubcommands([run, validate, plugins, shifts, corrupt, schema, cache, model, worker, queue]),
   Command.withDescription("surgical fine-tuning experiments: which layers to tune for which distribution shift"),
 );
 
@@ -39,6 +41,15 @@ export const main = async (args: ReadonlyArray<string>): Promise<number> => {
     Effect.runFork(Fiber.interrupt(fiber));
   };
   for (const s of signals) Deno.addSignalListener(s, onSignal);
+  if (Deno.env.get(WATCH_STDIN_VARIABLE) === "1") {
+    Deno.env.delete(WATCH_STDIN_VARIABLE); // not for this process's own worker processes
+    // started again by scalpel itself for network access (commands/queue_net.ts): its parent's end of stdin
+    // closes when the parent ends, however it ends
+    (async () => {
+      for await (const _ of Deno.stdin.readable) { /* nothing is sent */ }
+      onSignal();
+    })();
+  }
   try {
     const ending = endingOf(await Effect.runPromise(Fiber.await(fiber)));
     const message = messageOf(ending);

@@ -13,6 +13,8 @@ import { type BackendChoice, backendChoices, TensorBackendLive } from "../core/b
 import { loadPipeline } from "../core/pipeline/load.ts";
 import { runPipeline } from "../core/pipeline/run.ts";
 import { DEFAULT_CACHE_DIR } from "./base.ts";
+import { ensureQueueNetwork, queueAddressOf } from "./queue_net.ts";
+import { checkReachable } from "../core/queue/connection.ts";
 
 /** The pipeline file argument of `run` and `validate`. */
 export const pipelineArg = Args.text({ name: "pipeline" }).pipe(Args.withDescription("pipeline file (YAML or JSON)"));
@@ -124,6 +126,13 @@ export const run = Command.make("run", {
     Options.withDescription("when resuming, run the trials that failed before again (they are kept otherwise)"),
   ),
   maxTrials: maxTrialsOption,
+  queue: Options.text("queue").pipe(
+    Options.withDescription(
+      "run the trials on the workers of this queue (redis://[user:password@]host:port, rediss://…, or env:NAME); " +
+        "this process pre-trains, enqueues, follows and writes the run directory",
+    ),
+    Options.optional,
+  ),
   exportSplits: Options.boolean("export-splits").pipe(
     Options.withDescription(
       "also write every shift's target splits (.npy), source data and pre-trained weights to <out>/exports/, " +
@@ -149,6 +158,24 @@ export const run = Command.make("run", {
       });
     }
     const outDir = Option.getOrElse(a.out, () => path.join("runs", pipeline.settings.name, timestamp()));
+    const queue = Option.isSome(a.queue) ? yield* queueAddressOf(a.queue.value) : undefined;
+    if (queue && Option.isSome(a.queue)) {
+      if (pipeline.settings.save) {
+        return yield* new CommandLineError({
+          flag: "--queue",
+          detail: "the pipeline file sets `save: true`, and a queued run's trials run on other machines",
+          fix: "Run it without --queue to keep every trial's fine-tuned weights, or drop `save: true`.",
+        });
+      }
+      const code = yield* ensureQueueNetwork(
+        queue,
+        a.queue.value,
+        [path.resolve(outDir), path.resolve(a.cache)],
+        Option.isNone(a.out) ? ["--out", outDir] : [],
+      );
+      if (Option.isSome(code)) return yield* Effect.sync(() => Deno.exit(code.value));
+      yield* checkReachable(queue); // before anything is created or trained
+    }
     const progress = makeProgress({ quiet: a.quiet, terminal: Deno.stderr.isTerminal() });
     const backend = TensorBackendLive(pipeline.settings.backend, {
       threads,
@@ -165,6 +192,7 @@ export const run = Command.make("run", {
       epoch: progress.epoch,
       retryFailed: a.retryFailed,
       exportSplits: a.exportSplits,
+      ...(queue ? { queue } : {}),
       workers: {
         count: concurrency,
         command: {

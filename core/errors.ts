@@ -123,10 +123,24 @@ export class WorkerError extends Data.TaggedError("WorkerError")<{
   /** 1-based worker number. */
   readonly worker: number;
   readonly detail: string;
+  /** The error the worker itself reported before it stopped (its one paragraph), if it did. */
+  readonly reported?: { readonly tag: string; readonly message: string };
 }> {
   describe(): string {
     return `Worker ${this.worker} of the parallel run ${this.detail}. Results already recorded are kept: ` +
       "fix the cause and run the same command again to resume.";
+  }
+}
+
+/** The queue of a multi-machine run (Redis, BullMQ) cannot be used, or a worker could not serve a run. */
+export class QueueError extends Data.TaggedError("QueueError")<{
+  /** The queue's address, without any password (`redis://host:port`). */
+  readonly queue: string;
+  readonly detail: string;
+  readonly fix: string;
+}> {
+  describe(): string {
+    return `Queue ${this.queue}: ${this.detail}. ${this.fix}`;
   }
 }
 
@@ -157,6 +171,7 @@ export type UserError =
   | CacheError
   | CommandLineError
   | WorkerError
+  | QueueError
   | TrialsFailedError;
 
 const USER_ERROR_TAGS: ReadonlySet<string> = new Set([
@@ -170,6 +185,7 @@ const USER_ERROR_TAGS: ReadonlySet<string> = new Set([
   "CacheError",
   "CommandLineError",
   "WorkerError",
+  "QueueError",
   "TrialsFailedError",
 ]);
 

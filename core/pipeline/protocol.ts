@@ -41,6 +41,11 @@ export const ToWorkerSchema = Schema.Union(
     cacheDir: Schema.String,
     /** Where to save fine-tuned weights (`save: true`). */
     saveDir: Schema.optional(Schema.String),
+    /**
+     * The content hash of the dataset the run was started on (a queued run's
+     * coordinator): a worker whose dataset files hash otherwise refuses every trial.
+     */
+    dataHash: Schema.optional(Schema.String),
   }),
   Schema.Struct({ type: Schema.Literal("trial"), trial: TrialSpecSchema }),
 );
@@ -62,6 +67,8 @@ export const FromWorkerSchema = Schema.Union(
     }),
   }),
   Schema.Struct({ type: Schema.Literal("outcome"), outcome: OutcomeLineSchema }),
+  /** The worker cannot serve this pipeline (its one-paragraph error); it exits after sending this. */
+  Schema.Struct({ type: Schema.Literal("error"), tag: Schema.String, message: Schema.String }),
 );
 
 /** Worker → parent. */

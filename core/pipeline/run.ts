@@ -27,6 +27,11 @@ import type { PipelineSource } from "./protocol.ts";
 import { writeSummary } from "./summary.ts";
 import { gridWarning } from "./estimate.ts";
 import { exportSplits } from "./export_splits.ts";
+import type { QueueAddress } from "../queue/address.ts";
+import { queueLauncher } from "../queue/coordinator.ts";
+import { checkTravellingModules } from "../queue/bundle.ts";
+import { runIdOf } from "../queue/keys.ts";
+import { failedLineOf } from "./runner.ts";
 
 /** Where and how to run. */
 export interface RunOptions {
@@ -50,6 +55,8 @@ export interface RunOptions {
     readonly command: WorkerCommand;
     readonly source: PipelineSource;
   };
+  /** Run the trials on the workers of a queue (`--queue URL`) instead: see core/queue/coordinator.ts. */
+  readonly queue?: QueueAddress;
 }
 
 /** What a finished run produced. */
@@ -83,6 +90,50 @@ const manifestOf = (
 
 const fmt = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? "?" : x.toFixed(4));
 
+/** The queue launcher of a run: its bundle (pipeline, dataset hash, pre-trained models in the cache, plugin modules). */
+const queued = (
+  prepared: Prepared,
+  opts: RunOptions,
+  address: QueueAddress,
+  manifest: RunManifest,
+  models: ReadonlySet<string>,
+  recorded: number,
+  onEpoch: (key: string, epoch: number, epochs: number, loss: number) => Effect.Effect<void>,
+) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem;
+    const path = yield* Path.Path;
+    const host = Deno.hostname();
+    const directory = path.resolve(opts.outDir);
+    const cached: string[] = [];
+    for (const key of models) {
+      // a model loaded from its own weights file (no pre-training) is not in the cache: workers load it themselves
+      if (yield* fs.exists(path.join(opts.cacheDir, `${key}.json`)).pipe(Effect.orElseSucceed(() => false))) {
+        cached.push(key);
+      }
+    }
+    const pipelineDir = path.dirname(path.resolve(prepared.p.file));
+    return queueLauncher({
+      address,
+      bundle: {
+        runId: runIdOf(host, directory, manifest),
+        name: prepared.p.settings.name,
+        host,
+        directory,
+        trials: prepared.trials.length,
+        pipeline: resolvedJson(prepared.p),
+        dataHash: prepared.dataHash,
+        modules: prepared.p.settings.plugins.map((m) => path.resolve(pipelineDir, m)),
+        cacheDir: opts.cacheDir,
+        models: cached,
+      },
+      recorded,
+      failedLine: (t, message) => failedLineOf(prepared, t, { tag: "WorkerError", message }, 0),
+      log: opts.log,
+      onEpoch,
+    });
+  });
+
 /** Run the pipeline: writes the run directory and returns the summary; see the module doc. */
 export const runPipeline = (
   p: ResolvedPipeline,
@@ -96,6 +147,10 @@ export const runPipeline = (
     const backend = yield* TensorBackend;
     const path = yield* Path.Path;
     const prepared = yield* preparePipeline(p);
+    if (opts.queue) {
+      const dir = path.dirname(path.resolve(p.file));
+      yield* checkTravellingModules(p.file, p.settings.plugins.map((m) => path.resolve(dir, m)));
+    }
     const warning = gridWarning(p, prepared.trials.length);
     if (warning) yield* opts.log(`warning: ${warning}`);
     yield* inspectCacheDir(opts.cacheDir);
@@ -154,7 +209,8 @@ export const runPipeline = (
       onEpoch: (e) => onEpoch(e.trial.key, e.epoch, e.epochs, e.loss),
     });
     // every source model the remaining trials need is pre-trained here, once, before any trial runs
-    for (const s of new Set(todo.map((t) => t.shiftIndex))) yield* runner.pretrain(s);
+    const models = new Set<string>();
+    for (const s of new Set(todo.map((t) => t.shiftIndex))) models.add((yield* runner.pretrain(s)).key);
     if (opts.exportSplits) {
       const where = yield* exportSplits(prepared, runner, opts.outDir);
       yield* opts.log(`exported every shift's splits, source data and pre-trained weights to ${where}/`);
@@ -165,22 +221,25 @@ export const runPipeline = (
       : opts.workers.count === "auto"
       ? autoConcurrency(todo.length)
       : opts.workers.count;
-    const launcher: Launcher<FileSystem.FileSystem | Path.Path | CommandExecutor.CommandExecutor> =
-      opts.workers && count > 1
-        ? localWorkers({
-          count,
-          command: opts.workers.command,
-          init: {
-            type: "init",
-            pipeline: opts.workers.source,
-            cacheDir: path.resolve(opts.cacheDir),
-            ...(saveDir ? { saveDir: path.resolve(saveDir) } : {}),
-          },
-          log: opts.log,
-          onEpoch,
-        })
-        : inProcess(runner);
-    if (todo.length > 0 && count > 1) yield* opts.log(`running ${todo.length} trials on ${launcher.description}`);
+    const launcher: Launcher<FileSystem.FileSystem | Path.Path | CommandExecutor.CommandExecutor> = opts.queue
+      ? yield* queued(prepared, opts, opts.queue, manifest, models, skipped, onEpoch)
+      : opts.workers && count > 1
+      ? localWorkers({
+        count,
+        command: opts.workers.command,
+        init: {
+          type: "init",
+          pipeline: opts.workers.source,
+          cacheDir: path.resolve(opts.cacheDir),
+          ...(saveDir ? { saveDir: path.resolve(saveDir) } : {}),
+        },
+        log: opts.log,
+        onEpoch,
+      })
+      : inProcess(runner);
+    if (todo.length > 0 && (count > 1 || opts.queue)) {
+      yield* opts.log(`running ${todo.length} trials on ${launcher.description}`);
+    }
 
     yield* launcher.run(todo).pipe(
       Stream.runForEach((outcome) =>

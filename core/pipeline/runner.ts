@@ -74,6 +74,24 @@ export const trialName = (prepared: Prepared, t: Trial): string =>
     trainSizes(prepared.p).length > 1 ? ` n ${t.trainSize}` : ""
   } seed ${t.seed} lr ${t.lr}`;
 
+/** The failed line of trial `t`: which trial, the error (its tag and one paragraph), its wall time. */
+export const failedLineOf = (
+  prepared: Prepared,
+  t: Trial,
+  error: { readonly tag: string; readonly message: string },
+  seconds: number,
+): FailedLine => ({
+  status: "failed",
+  key: t.key,
+  shift: prepared.made.shifts[t.shiftIndex].label,
+  selection: prepared.made.selectors[t.selectionIndex].label,
+  trainSize: t.trainSize,
+  seed: t.seed,
+  lr: t.lr,
+  error,
+  seconds: Math.round(seconds * 100) / 100,
+});
+
 /**
  * The target splits of shift `index`, fine-tuning seed `seed` and `trainSize` labelled
  * examples (stratified, seeded; the same in every process). Training and validation
@@ -239,17 +257,8 @@ export const makeTrialRunner = (
         return { sh, sc: seedCtx };
       });
 
-    const failedLine = (t: Trial, e: TrainingError | PluginError, seconds: number): FailedLine => ({
-      status: "failed",
-      key: t.key,
-      shift: made.shifts[t.shiftIndex].label,
-      selection: made.selectors[t.selectionIndex].label,
-      trainSize: t.trainSize,
-      seed: t.seed,
-      lr: t.lr,
-      error: { tag: e._tag, message: e.describe() },
-      seconds: Math.round(seconds * 100) / 100,
-    });
+    const failedLine = (t: Trial, e: TrainingError | PluginError, seconds: number): FailedLine =>
+      failedLineOf(prepared, t, { tag: e._tag, message: e.describe() }, seconds);
 
     const runRung: TrialRunner["runRung"] = (t, rung) =>
       Effect.gen(function* () {

@@ -4,14 +4,16 @@
  * same TrialRunner as an in-process run, and answer with its outcome line on stdout.
  * The worker never pre-trains (its parent did) and never writes results.jsonl (its
  * parent does). When stdin closes — no more trials, or the parent died — it exits.
+ * An error that stops it (the pipeline cannot be loaded here, the dataset differs
+ * from the run's) is sent to the parent as an `error` message before it exits.
  * @module
  */
 import { Effect, Either, Schema } from "effect";
 import type { FileSystem, Path } from "@effect/platform";
-import { PipelineFileError, type UserError } from "../errors.ts";
+import { DatasetError, PipelineFileError, type UserError } from "../errors.ts";
 import type { Registry } from "../registry.ts";
 import type { TensorBackend } from "../backend.ts";
-import { loadPipeline } from "./load.ts";
+import { loadPipeline, refJson } from "./load.ts";
 import { makePlugins } from "./make.ts";
 import { prepare } from "./prepare.ts";
 import { makeTrialRunner } from "./runner.ts";
@@ -67,6 +69,15 @@ export const serveTrials = (
       Effect.gen(function* () {
         const made = yield* makePlugins(p);
         const prepared = yield* prepare(p, made);
+        if (init.dataHash !== undefined && init.dataHash !== prepared.dataHash) {
+          return yield* new DatasetError({
+            file: `${JSON.stringify(refJson(p.dataset))} (pipeline ${p.settings.name})`,
+            detail: `the dataset on this machine (content hash ${prepared.dataHash}) differs from the one the run ` +
+              `was started on (content hash ${init.dataHash}), so this worker would compute other numbers`,
+            fix: "Give this machine the same dataset files as the machine running `scalpel run --queue`, " +
+              "or stop this worker; the run's results so far are kept.",
+          });
+        }
         const byKey = new Map(prepared.trials.map((t) => [t.key, t]));
         let current = "";
         const runner = yield* makeTrialRunner(prepared, {
@@ -96,4 +107,7 @@ export const serveTrials = (
         }
       }).pipe(Effect.scoped),
     );
-  });
+  }).pipe(
+    // the parent gets the one-paragraph error as a message, not only as stderr lines
+    Effect.tapError((e) => send({ type: "error", tag: e._tag, message: e.describe() })),
+  );
