@@ -6,11 +6,13 @@
  *    outcome line, remove its job) against 1, 4 and 16 no-op worker processes
  *    (bench/queue_noop_worker.ts): 10,000 trials; jobs/s and the coordinator's CPU time
  *    per job. This is the cost a real sweep pays per trial on top of the trial itself.
- * 2. sweep: the quickstart (pipelines/quickstart.yaml, warm model cache) run with
+ * 2. results: how fast the coordinator can append result lines to results.jsonl (each
+ *    line written and flushed to disk, as every run does): lines/s.
+ * 3. sweep: the quickstart (pipelines/quickstart.yaml, warm model cache) run with
  *    `--concurrency 2` on this machine, and through the queue with 1 worker running 2
  *    trials at a time and with 2 workers running 1 each; wall times.
  *
- *   deno task bench:queue [--jobs 10000] [--workers 1,4,16] [--skip-sweep] [--skip-dispatch] [--json]
+ *   deno task bench:queue [--jobs 10000] [--workers 1,4,16] [--skip-dispatch] [--skip-append] [--skip-sweep] [--json]
  * @module
  */
 import { parseArgs } from "node:util";
@@ -23,6 +25,7 @@ import { queueLauncher } from "../core/queue/coordinator.ts";
 import type { Trial } from "../core/pipeline/expand.ts";
 import { contentHash } from "../core/hash.ts";
 import YAML from "yaml";
+import { appendLine } from "../core/store.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -31,6 +34,7 @@ const { values } = parseArgs({
     workers: { type: "string", default: "1,4,16" },
     "skip-sweep": { type: "boolean", default: false },
     "skip-dispatch": { type: "boolean", default: false },
+    "skip-append": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
   },
 });
@@ -94,6 +98,7 @@ try {
           trials: n,
           pipeline: {},
           dataHash: "-",
+          backend: "wasm",
           modules: [],
           cacheDir: "-",
           models: [],
@@ -130,6 +135,27 @@ try {
           `coordinator CPU ${row.coordinator_cpu_ms_per_job} ms per trial`,
       );
     }
+  }
+
+  if (!values["skip-append"]) {
+    const dir = `${root}.cache/bench-queue-append`;
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await Deno.mkdir(dir, { recursive: true });
+    const line = JSON.stringify({ key: "0123456789abcdef", text: "x".repeat(600) }); // a result line's size
+    const n = 2000;
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) await Effect.runPromise(appendLine(`${dir}/results.jsonl`, line));
+    const seconds = (performance.now() - t0) / 1000;
+    rows.push({
+      bench: "append",
+      lines: n,
+      seconds: Math.round(seconds * 100) / 100,
+      lines_per_s: Math.round(n / seconds),
+    });
+    say(
+      `results.jsonl: ${n} lines appended and flushed in ${seconds.toFixed(2)} s = ${Math.round(n / seconds)} lines/s`,
+    );
+    await Deno.remove(dir, { recursive: true });
   }
 
   if (!values["skip-sweep"]) {

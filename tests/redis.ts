@@ -85,3 +85,89 @@ export const startRedis = async (opts: { port?: number; password?: string } = {}
   }
   throw new Error("could not start redis-server on a loopback port");
 };
+
+/** A Redis that speaks TLS only, on `localhost`, with a certificate signed by a fresh test CA (`ca`: its PEM file). */
+export const startTlsRedis = async (dir: string): Promise<TestRedis & { readonly ca: string }> => {
+  const sh = (args: string[]) => {
+    const out = new Deno.Command("openssl", { args, cwd: dir, stdout: "null", stderr: "piped" }).outputSync();
+    if (!out.success) throw new Error(`openssl ${args[0]}: ${new TextDecoder().decode(out.stderr)}`);
+  };
+  sh([
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.pem",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=scalpel test CA",
+  ]);
+  sh(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]);
+  await Deno.writeTextFile(`${dir}/ext.cnf`, "subjectAltName=DNS:localhost,IP:127.0.0.1\n");
+  sh([
+    "x509",
+    "-req",
+    "-in",
+    "server.csr",
+    "-CA",
+    "ca.pem",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-out",
+    "server.pem",
+    "-days",
+    "2",
+    "-extfile",
+    "ext.cnf",
+  ]);
+  const port = nextPort++;
+  const child = new Deno.Command("redis-server", {
+    args: [
+      "--port",
+      "0",
+      "--tls-port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--tls-cert-file",
+      `${dir}/server.pem`,
+      "--tls-key-file",
+      `${dir}/server.key`,
+      "--tls-ca-cert-file",
+      `${dir}/ca.pem`,
+      "--tls-auth-clients",
+      "no",
+    ],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const stop = async () => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* gone */ }
+    await child.status;
+  };
+  for (let i = 0; i < 50; i++) {
+    const out = new Deno.Command("redis-cli", {
+      args: ["--tls", "--cacert", `${dir}/ca.pem`, "-h", "localhost", "-p", String(port), "ping"],
+      stdout: "piped",
+      stderr: "null",
+    }).outputSync();
+    if (new TextDecoder().decode(out.stdout).trim() === "PONG") {
+      return { port, pid: child.pid, stop, ca: `${dir}/ca.pem` };
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await stop();
+  throw new Error("could not start a TLS redis-server");
+};

@@ -46,6 +46,11 @@ export const ToWorkerSchema = Schema.Union(
      * coordinator): a worker whose dataset files hash otherwise refuses every trial.
      */
     dataHash: Schema.optional(Schema.String),
+    /**
+     * The tensor backend the run's coordinator runs on (`auto` resolved): a queue worker
+     * starts this one whatever the pipeline file says, so every machine computes alike.
+     */
+    backend: Schema.optional(Schema.Literal(...backendChoices)),
   }),
   Schema.Struct({ type: Schema.Literal("trial"), trial: TrialSpecSchema }),
 );

@@ -11,7 +11,7 @@ import { Effect, Stream } from "effect";
 import { FileSystem, Path } from "@effect/platform";
 import type { CommandExecutor } from "@effect/platform";
 import { RunDirectoryError, TrialsFailedError, type UserError } from "../errors.ts";
-import { TensorBackend } from "../backend.ts";
+import { type BackendName, TensorBackend } from "../backend.ts";
 import { SCALPEL_VERSION } from "../version.ts";
 import { inspectCacheDir } from "../cache.ts";
 import { isFailed, type TrialOutcome } from "../results.ts";
@@ -96,6 +96,7 @@ const queued = (
   opts: RunOptions,
   address: QueueAddress,
   manifest: RunManifest,
+  backendName: BackendName,
   models: ReadonlySet<string>,
   recorded: number,
   onEpoch: (key: string, epoch: number, epochs: number, loss: number) => Effect.Effect<void>,
@@ -123,6 +124,7 @@ const queued = (
         trials: prepared.trials.length,
         pipeline: resolvedJson(prepared.p),
         dataHash: prepared.dataHash,
+        backend: backendName,
         modules: prepared.p.settings.plugins.map((m) => path.resolve(pipelineDir, m)),
         cacheDir: opts.cacheDir,
         models: cached,
@@ -222,7 +224,7 @@ export const runPipeline = (
       ? autoConcurrency(todo.length)
       : opts.workers.count;
     const launcher: Launcher<FileSystem.FileSystem | Path.Path | CommandExecutor.CommandExecutor> = opts.queue
-      ? yield* queued(prepared, opts, opts.queue, manifest, models, skipped, onEpoch)
+      ? yield* queued(prepared, opts, opts.queue, manifest, backend.name, models, skipped, onEpoch)
       : opts.workers && count > 1
       ? localWorkers({
         count,

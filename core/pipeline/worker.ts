@@ -65,7 +65,7 @@ export const serveTrials = (
     if (init.type !== "init") return yield* Effect.dieMessage("the first message to a worker must be `init`");
     const p = yield* loadPipeline(init.pipeline.file, init.pipeline.overrides);
     yield* withBackend(
-      p.settings.backend,
+      init.backend ?? p.settings.backend,
       Effect.gen(function* () {
         const made = yield* makePlugins(p);
         const prepared = yield* prepare(p, made);

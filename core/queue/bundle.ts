@@ -13,6 +13,7 @@ import { FileSystem, Path } from "@effect/platform";
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
 import { ensureCacheDir } from "../cache.ts";
+import type { BackendName } from "../backend.ts";
 import { CacheError, PipelineFileError } from "../errors.ts";
 import { writeFileAtomic } from "../store.ts";
 import { blobKey, bundleKey, RUNS_KEY } from "./keys.ts";
@@ -31,6 +32,8 @@ export const BundleSchema = Schema.Struct({
   /** The resolved pipeline (pipeline.resolved.json's `pipeline`), `plugins` emptied (see `modules`). */
   pipeline: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
   dataHash: Schema.String,
+  /** The tensor backend the coordinator runs on (`auto` resolved): every worker uses it. */
+  backend: Schema.Literal("wasm", "cpu", "node"),
   modules: Schema.Array(Schema.Struct({ file: Schema.String, blob: BlobRef })),
   models: Schema.Array(Schema.Struct({ key: Schema.String, weights: BlobRef, meta: BlobRef })),
 });
@@ -50,6 +53,7 @@ export interface BundleInput {
   readonly trials: number;
   readonly pipeline: Record<string, unknown>;
   readonly dataHash: string;
+  readonly backend: BackendName;
   /** Custom plugin modules (absolute paths). */
   readonly modules: ReadonlyArray<string>;
   /** The model cache and the keys of the pre-trained models the trials start from. */
@@ -88,6 +92,7 @@ export const publishBundle = (client: Redis, input: BundleInput) =>
       trials: input.trials,
       pipeline: { ...input.pipeline, plugins: [] },
       dataHash: input.dataHash,
+      backend: input.backend,
       modules,
       models,
     };

@@ -45,6 +45,13 @@ const reasonOf = (a: QueueAddress, e: unknown): { detail: string; fix: string } 
         "with env:NAME.",
     };
   }
+  if (/certificate|self[- ]signed|CERT_|UnknownIssuer|unable to verify/i.test(text)) {
+    return {
+      detail: `the server's TLS certificate is not trusted (${text.split("\n")[0]})`,
+      fix: "Give Deno the certificate authority that signed it (DENO_CERT=/path/to/ca.pem), or check the host name " +
+        "against the certificate's.",
+    };
+  }
   if (/timed? ?out|ETIMEDOUT/i.test(text)) {
     return {
       detail: `no answer from ${a.host}:${a.port} within the time limit`,

@@ -7,7 +7,9 @@
  * single source of truth). A job is collected whenever it is found, so the outcomes of
  * trials finished while no coordinator ran are picked up by the next one. Every poll
  * also checks that Redis still holds the run: a Redis that came back empty gets the
- * bundle and every trial not yet recorded again.
+ * bundle and every trial not yet recorded again. When every trial is recorded, the run
+ * leaves the queue (its bundle, and the blobs no other run uses); an interrupted run
+ * stays, for the next coordinator and for `queue status`.
  *
  * Failures: a trial that fails in its own right (a diverging loss, a throwing plugin)
  * is a failed line made by the worker, as in every launcher. A job BullMQ gives up on
@@ -29,6 +31,7 @@ import type { QueueAddress } from "./address.ts";
 import { checkReachable, connection } from "./connection.ts";
 import { type BundleInput, publishBundle } from "./bundle.ts";
 import { bundleKey, parseJobId, recordedKey, TRIALS_QUEUE } from "./keys.ts";
+import { clearRun } from "./status.ts";
 import { ATTEMPTS, decodeRefusal, type JobData, jobDataOf, jobOptionsOf } from "./jobs.ts";
 
 /** Settings of the queue launcher. */
@@ -64,8 +67,10 @@ export const queueLauncher = (
         (q) => Effect.promise(() => q.close()).pipe(Effect.ignore),
       );
       queue.on("error", () => {}); // the connection's own handler reports outages
+      // BullMQ closes only the connections it made: the scope closes this one, after the queue
+      const eventsClient = yield* connection(address, () => {});
       const events = yield* Effect.acquireRelease(
-        Effect.sync(() => new QueueEvents(TRIALS_QUEUE, { connection: client.duplicate() })),
+        Effect.sync(() => new QueueEvents(TRIALS_QUEUE, { connection: eventsClient })),
         (e) => Effect.promise(() => e.close()).pipe(Effect.ignore),
       );
       events.on("error", () => {});
@@ -169,6 +174,8 @@ export const queueLauncher = (
           yield* Effect.promise(() => client.set(recordedKey(runId), String(recorded)));
           if (!a && !b) yield* Effect.sleep(Duration.millis(opts.pollMs ?? 250));
         }
+        // every trial is recorded: the run's bundle and blobs (unless another run uses them) leave the queue
+        yield* clearRun(client, runId);
       });
       yield* loop.pipe(
         Effect.matchCauseEffect({ onFailure: (cause) => out.failCause(cause), onSuccess: () => out.end }),

@@ -18,7 +18,7 @@ import { encodeOutcome, isFailed } from "../results.ts";
 import { startWorkerProcess, type WorkerCommand, type WorkerProcess } from "../pipeline/worker_process.ts";
 import type { QueueAddress } from "./address.ts";
 import { checkReachable, connection } from "./connection.ts";
-import { BlobMissing, materialiseBundle, readBundle } from "./bundle.ts";
+import { BlobMissing, type Bundle, materialiseBundle, readBundle } from "./bundle.ts";
 import { encodeRefusal, JobDataSchema, MAX_STALLS } from "./jobs.ts";
 import { TRIALS_QUEUE, WORKER_KEY_PREFIX } from "./keys.ts";
 
@@ -76,7 +76,7 @@ export const serveQueue = (
         live--;
         return Scope.close(c.scope, Exit.void);
       });
-    const acquire = (runId: string, pipelineFile: string, dataHash: string) =>
+    const acquire = (runId: string, pipelineFile: string, bundle: Bundle) =>
       Effect.gen(function* () {
         const spare = idle.get(runId)?.pop();
         if (spare) return spare;
@@ -100,7 +100,8 @@ export const serveQueue = (
             type: "init",
             pipeline: { file: pipelineFile, overrides: {} },
             cacheDir: path.resolve(opts.cacheDir),
-            dataHash,
+            dataHash: bundle.dataHash,
+            backend: bundle.backend,
           },
           log: opts.log,
         }).pipe(
@@ -153,7 +154,7 @@ export const serveQueue = (
           yield* opts.log(`run ${runId} (${bundle.name}, from ${bundle.host}): ${bundle.trials} trials`);
           return made;
         }));
-        const child = yield* acquire(runId, file, bundle.dataHash).pipe(
+        const child = yield* acquire(runId, file, bundle).pipe(
           Effect.mapError((e) => new Error(e.describe())),
         );
         const t0 = performance.now();

@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { fixture, ROOT, runCli, tempDir } from "../helpers.ts";
-import { skipQueueTests, startRedis } from "../redis.ts";
+import { skipQueueTests, startRedis, startTlsRedis } from "../redis.ts";
 
 const PERMISSIONS = ["--allow-read", "--allow-env", "--allow-sys=uid,gid,hostname", "--allow-run"];
 
@@ -148,6 +148,10 @@ Deno.test({
         }
       }
       assert.deepEqual(await filesContaining(dir, password), [], "the password is never written to a file");
+      // a finished run leaves the queue
+      const status = await runCli(["queue", "status", "--queue", "env:SCALPEL_TEST_QUEUE"], [dir], [], env);
+      assert.equal(status.code, 0, status.stderr);
+      assert.match(status.stdout, /no runs on this queue/);
     } finally {
       await redis.stop();
     }
@@ -197,6 +201,7 @@ Deno.test({
       const done = [...w2.output().matchAll(/busy trial ([0-9a-f]{16}) .*: done/g)].map((m) => m[1]);
       assert.deepEqual([...done].sort(), lines.map((l) => l.key as string).sort(), w2.output());
       assert.ok(after < 150, `the run finished ${after.toFixed(0)} s after the kill`);
+      console.error(`(the run finished ${after.toFixed(0)} s after the kill)`);
     } finally {
       await redis.stop();
     }
@@ -342,5 +347,25 @@ Deno.test({
     const message = text.split("\n").find((l) => l.includes('"type":"error"'));
     assert.ok(message, text);
     assert.match(message, /differs from the one the run was started on \(content hash 0123456789abcdef\)/);
+  },
+});
+
+Deno.test({
+  name: "queue: rediss:// checks the server's certificate (DENO_CERT adds the authority that signed it)",
+  ignore: skipQueueTests,
+  fn: async () => {
+    const dir = await tempDir("queue-tls");
+    const redis = await startTlsRedis(dir);
+    try {
+      const url = `rediss://localhost:${redis.port}`;
+      const trusted = await runCli(["queue", "status", "--queue", url], [dir], [], { DENO_CERT: redis.ca });
+      assert.equal(trusted.code, 0, trusted.stderr);
+      assert.match(trusted.stdout, /no runs on this queue/);
+      const untrusted = await runCli(["queue", "status", "--queue", url], [dir]);
+      assert.equal(untrusted.code, 1);
+      assert.match(untrusted.stderr, /the server's TLS certificate is not trusted .*DENO_CERT/);
+    } finally {
+      await redis.stop();
+    }
   },
 });
