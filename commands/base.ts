@@ -13,6 +13,29 @@ import { builtinPlugins } from "../plugins/index.ts";
 
 export { DEFAULT_CACHE_DIR } from "../core/cache.ts";
 
+/** The `scalpel` task's permissions to read, to read the environment and the host name (writing is given per use). */
+export const READ_PERMISSIONS: ReadonlyArray<string> = ["--allow-read", "--allow-env", "--allow-sys=uid,gid,hostname"];
+
+/** The CLI's entry file. */
+export const CLI_FILE = new URL("../cli.ts", import.meta.url).pathname;
+
+/**
+ * How to start a local worker process (`scalpel worker --stdio`) that may write only
+ * under `writable`, with no network and no subprocesses of its own.
+ */
+export const stdioWorkerCommand = (writable: ReadonlyArray<string>, threads = 1) => ({
+  command: Deno.execPath(),
+  args: [
+    "run",
+    ...READ_PERMISSIONS,
+    `--allow-write=${writable.join(",")}`,
+    CLI_FILE,
+    "worker",
+    "--stdio",
+    ...(threads === 1 ? [] : ["--threads", String(threads)]),
+  ],
+});
+
 /** Platform services (files, paths, subprocesses) and the registry of built-in plugins plus `extra`. */
 export const baseLayer = (extra: ReadonlyArray<AnyPlugin> = []) =>
   Layer.mergeAll(NodeContext.layer, registryLayer([...builtinPlugins, ...extra]));

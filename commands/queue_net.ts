@@ -13,6 +13,7 @@
 import { Effect, Option } from "effect";
 import { CommandLineError, QueueError } from "../core/errors.ts";
 import { parseQueueAddress, type QueueAddress } from "../core/queue/address.ts";
+import { CLI_FILE, READ_PERMISSIONS } from "./base.ts";
 
 /** The environment variable that carries the queue's address to the re-started process. */
 export const ADDRESS_VARIABLE = "SCALPEL_QUEUE_ADDRESS";
@@ -70,17 +71,14 @@ export const ensureQueueNetwork = (
       });
     }
     const value = raw.startsWith("env:") ? rawAddresses.get(raw) ?? "" : raw;
-    const cli = new URL("../cli.ts", import.meta.url).pathname;
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
-        "--allow-read",
-        "--allow-env",
-        "--allow-sys=uid,gid,hostname",
+        ...READ_PERMISSIONS,
         "--allow-run",
         ...(writable.length > 0 ? [`--allow-write=${writable.join(",")}`] : []),
         `--allow-net=${address.netPermission}`,
-        cli,
+        CLI_FILE,
         ...withQueueValue(Deno.args, `env:${ADDRESS_VARIABLE}`),
         ...extraArgs,
       ],

@@ -12,7 +12,7 @@ import { makeProgress } from "../core/progress.ts";
 import { type BackendChoice, backendChoices, TensorBackendLive } from "../core/backend.ts";
 import { loadPipeline } from "../core/pipeline/load.ts";
 import { runPipeline } from "../core/pipeline/run.ts";
-import { DEFAULT_CACHE_DIR } from "./base.ts";
+import { DEFAULT_CACHE_DIR, stdioWorkerCommand } from "./base.ts";
 import { ensureQueueNetwork, queueAddressOf } from "./queue_net.ts";
 import { checkReachable } from "../core/queue/connection.ts";
 
@@ -184,7 +184,6 @@ export const run = Command.make("run", {
           `warning: the threaded wasm backend did not start (${reason}); running on one thread (--threads 1 skips the attempt).`,
         ),
     });
-    const self = new URL("../cli.ts", import.meta.url).pathname;
     const outcome = yield* runPipeline(pipeline, {
       outDir,
       cacheDir: a.cache,
@@ -195,19 +194,7 @@ export const run = Command.make("run", {
       ...(queue ? { queue } : {}),
       workers: {
         count: concurrency,
-        command: {
-          command: Deno.execPath(),
-          args: [
-            "run",
-            "--allow-read",
-            "--allow-env",
-            "--allow-sys=uid,gid,hostname",
-            `--allow-write=${path.resolve(outDir)},${path.resolve(a.cache)}`,
-            self,
-            "worker",
-            "--stdio",
-          ],
-        },
+        command: stdioWorkerCommand([path.resolve(outDir), path.resolve(a.cache)]),
         source: { file: path.resolve(a.pipeline), overrides },
       },
     }).pipe(Effect.provide(backend), Effect.ensuring(progress.done));

@@ -16,7 +16,7 @@ import { makeProgress } from "../core/progress.ts";
 import { serveTrials } from "../core/pipeline/worker.ts";
 import { usableCores } from "../core/pipeline/local_workers.ts";
 import { serveQueue } from "../core/queue/serve.ts";
-import { DEFAULT_CACHE_DIR } from "./base.ts";
+import { DEFAULT_CACHE_DIR, stdioWorkerCommand } from "./base.ts";
 import { countOption } from "./run.ts";
 import { ensureQueueNetwork, queueAddressOf } from "./queue_net.ts";
 
@@ -82,7 +82,6 @@ export const worker = Command.make("worker", {
     const workDir = path.join(path.dirname(cacheDir), "queue");
     const code = yield* ensureQueueNetwork(address, a.queue.value, [path.dirname(cacheDir)]);
     if (Option.isSome(code)) return yield* Effect.sync(() => Deno.exit(code.value));
-    const self = new URL("../cli.ts", import.meta.url).pathname;
     yield* serveQueue({
       address,
       concurrency,
@@ -91,21 +90,7 @@ export const worker = Command.make("worker", {
       allowPlugins: a.allowPlugins,
       host: Deno.hostname(),
       log: progress.log,
-      command: {
-        command: Deno.execPath(),
-        args: [
-          "run",
-          "--allow-read",
-          "--allow-env",
-          "--allow-sys=uid,gid,hostname",
-          `--allow-write=${path.dirname(cacheDir)}`,
-          self,
-          "worker",
-          "--stdio",
-          "--threads",
-          String(a.threads),
-        ],
-      },
+      command: stdioWorkerCommand([path.dirname(cacheDir)], a.threads),
     }).pipe(Effect.scoped);
   })).pipe(
     Command.withDescription(
