@@ -15,7 +15,7 @@ import { encodeOutcome, type ResultLine } from "../core/results.ts";
 
 const [port, concurrency] = Deno.args.map(Number);
 const client = new Redis({ host: "127.0.0.1", port, maxRetriesPerRequest: null });
-const worker = new Worker(TRIALS_QUEUE, async (job) => {
+const worker = new Worker(TRIALS_QUEUE, (job) => {
   const key = job.data.trial.key as string;
   const line: ResultLine = {
     status: "ok",
@@ -36,7 +36,7 @@ const worker = new Worker(TRIALS_QUEUE, async (job) => {
     seconds: 0,
     pretrained: "0000000000000000",
   };
-  return encodeOutcome(line);
+  return Promise.resolve(encodeOutcome(line));
 }, { connection: client, concurrency, maxStalledCount: MAX_STALLS });
 console.log("ready");
 for (const s of ["SIGTERM", "SIGINT"] as const) {

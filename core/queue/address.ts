@@ -74,8 +74,16 @@ export const parseQueueAddress = (
     return new QueueError({ queue: shownOf(url), detail: `has ${JSON.stringify(dbText)} as its database`, fix: FIX });
   }
   const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
-  const username = decodeURIComponent(url.username);
-  const password = decodeURIComponent(url.password);
+  const username = decoded(url.username);
+  const password = decoded(url.password);
+  if (username === undefined || password === undefined) {
+    return new QueueError({
+      queue: shownOf(url),
+      detail: `has a user name or password with a malformed %-escape`,
+      fix: "Write each special character of the user name and password as its UTF-8 %-escape " +
+        "(JavaScript's encodeURIComponent gives them), or pass the address with env:NAME.",
+    });
+  }
   return {
     host,
     port,
@@ -86,6 +94,15 @@ export const parseQueueAddress = (
     shown: shownOf(url),
     netPermission: `${url.hostname}:${port}`,
   };
+};
+
+/** `text` %-decoded, or undefined when an escape is malformed (`%aa` alone is not UTF-8). */
+const decoded = (text: string): string | undefined => {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return undefined;
+  }
 };
 
 /** `text` with anything that looks like a URL's password replaced by `***` (for echoing bad input). */
