@@ -23,6 +23,8 @@ export const RUN_FILES = {
   summaryCsv: "summary.csv",
   summaryJson: "summary.json",
   reportHtml: "report.html",
+  /** Each chart of report.html as a Vega-Lite spec with its data (`charts/<name>.vl.json`). */
+  charts: "charts",
   models: "models",
   lock: LOCK_FILE,
 } as const;
@@ -50,7 +52,8 @@ export interface RunDirectory {
   readonly cutBytes: number;
 }
 
-const ioError = (dir: string, what: string) => (e: { message: string }) =>
+/** A file error of the run directory `dir` while doing `what`, as a RunDirectoryError. */
+export const ioError = (dir: string, what: string) => (e: { message: string }) =>
   new RunDirectoryError({
     dir,
     detail: `${what} failed (${e.message})`,

@@ -20,6 +20,7 @@ import {
   shadowing,
 } from "../registry.ts";
 import { stableJson } from "../hash.ts";
+import { type ChartSpec, compileSpec } from "../report/charts.ts";
 
 import { type PipelineFile, PipelineSchema } from "./schema.ts";
 import { type PluginKind, pluginKinds } from "../plugin.ts";
@@ -34,6 +35,15 @@ export interface ResolvedPipeline {
   readonly shifts: ReadonlyArray<Resolved<"shift">>;
   readonly selections: ReadonlyArray<Resolved<"selector">>;
   readonly evaluators: ReadonlyArray<Resolved<"evaluator">>;
+  /** The pipeline file's own charts (`report.charts`), read and compiled. */
+  readonly charts: ReadonlyArray<CustomChartSpec>;
+}
+
+/** A chart of the pipeline file (`report.charts`): its file as written, a name, the spec (without data). */
+export interface CustomChartSpec {
+  readonly file: string;
+  readonly name: string;
+  readonly spec: ChartSpec;
 }
 
 /** The largest pipeline file read (a pipeline file describes a grid; it does not list one). */
@@ -202,10 +212,50 @@ export const loadPipeline = (
       shifts: yield* many("shift", settings.shifts, "shifts"),
       selections: yield* many("selector", settings.selections, "selections"),
       evaluators: yield* many("evaluator", settings.evaluators, "evaluators"),
+      charts: yield* loadCharts(file, dir, settings.report?.charts ?? []),
     };
     const problem = gridProblem(resolved, limits.maxTrials ?? DEFAULT_MAX_TRIALS);
     if (problem) return yield* new PipelineFileError({ file, detail: problem });
     return resolved;
+  });
+
+/**
+ * Read and compile the pipeline file's charts: a file that is missing, not JSON, not an
+ * object or not a Vega-Lite spec that compiles is a PipelineFileError naming it.
+ */
+const loadCharts = (file: string, dir: string, charts: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem;
+    const path = yield* Path.Path;
+    const out: CustomChartSpec[] = [];
+    for (const [i, chart] of charts.entries()) {
+      const fail = (detail: string) =>
+        new PipelineFileError({
+          file,
+          detail: `  report.charts[${i}]: ${chart} ${detail} (a chart is a Vega-Lite spec in JSON whose data are ` +
+            "the run's result lines: see the README's report section for their fields)",
+        });
+      const text = yield* fs.readFileString(path.resolve(dir, chart)).pipe(
+        Effect.mapError((e) =>
+          fail(`cannot be read: ${e._tag === "SystemError" && e.reason === "NotFound" ? "no such file" : e.message}`)
+        ),
+      );
+      const spec = yield* Effect.try({
+        try: () => JSON.parse(text) as unknown,
+        catch: (e) => fail(`is not JSON: ${e}`),
+      });
+      if (typeof spec !== "object" || spec === null || Array.isArray(spec)) {
+        return yield* fail("is not a JSON object");
+      }
+      const withData = { ...spec, data: { values: [] } } as ChartSpec;
+      yield* Effect.try({
+        try: () => compileSpec(withData),
+        catch: (e) => fail(`does not compile as a Vega-Lite spec: ${String(e instanceof Error ? e.message : e)}`),
+      });
+      const base = path.basename(chart).replace(/\.vl\.json$|\.json$/, "").replace(/[^A-Za-z0-9_-]+/g, "-");
+      out.push({ file: chart, name: `custom-${i + 1}-${base}`, spec: spec as ChartSpec });
+    }
+    return out;
   });
 
 /** The resolved pipeline as plain JSON: every default filled in. */
@@ -225,4 +275,6 @@ export const resolvedJson = (p: ResolvedPipeline): Record<string, unknown> => ({
   shifts: p.shifts.map(refJson),
   selections: p.selections.map(refJson),
   evaluators: p.evaluators.map(refJson),
+  // only when given, so that the resolved pipelines of runs from before charts existed stay what they were
+  ...(p.settings.report === undefined ? {} : { report: p.settings.report }),
 });

@@ -114,6 +114,8 @@ const queued = (
       }
     }
     const pipelineDir = path.dirname(path.resolve(prepared.p.file));
+    // workers draw no charts (and could not read the chart files the pipeline file names)
+    const { report: _charts, ...pipeline } = resolvedJson(prepared.p);
     return queueLauncher({
       address,
       bundle: {
@@ -122,7 +124,7 @@ const queued = (
         host,
         directory,
         trials: prepared.trials.length,
-        pipeline: resolvedJson(prepared.p),
+        pipeline,
         dataHash: prepared.dataHash,
         backend: backendName,
         modules: prepared.p.settings.plugins.map((m) => path.resolve(pipelineDir, m)),

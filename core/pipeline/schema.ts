@@ -205,6 +205,14 @@ export const PipelineSchema = Schema.Struct({
     }),
     { default: () => ["accuracy"] as const },
   ),
+  report: Schema.optional(
+    Schema.Struct({
+      charts: Schema.Array(Schema.String).annotations({
+        description: "Vega-Lite specs (JSON files, paths relative to the pipeline file) drawn in report.html " +
+          "with the run's result lines as their data; checked before the run starts.",
+      }),
+    }).annotations({ description: "What report.html shows besides its own charts." }),
+  ),
 });
 
 /** A decoded pipeline file (plugin options not yet decoded). */

@@ -5,14 +5,15 @@
  * @module
  */
 import { Effect } from "effect";
-import type { FileSystem, Path } from "@effect/platform";
+import { FileSystem, Path } from "@effect/platform";
 import { aggregate, type Summary } from "../report/aggregate.ts";
 import { renderCsv, renderJson, renderMarkdown } from "../report/render.ts";
 import { renderHtml } from "../report/html.ts";
 import { sourceAccuracies } from "../cache.ts";
 import { killPoint } from "../killpoint.ts";
 import { isFailed, type ResultLine, type TrialOutcome } from "../results.ts";
-import { RUN_FILES, type RunManifest, writeRunFile } from "../run_dir.ts";
+import { ioError, RUN_FILES, type RunManifest, writeRunFile } from "../run_dir.ts";
+import { resultRows } from "../report/charts.ts";
 import type { Prepared } from "./prepare.ts";
 import { trainSizes } from "./expand.ts";
 
@@ -72,14 +73,28 @@ export const writeSummary = (
     killPoint("summary");
     yield* writeRunFile(run, RUN_FILES.summaryCsv, renderCsv(summary));
     yield* writeRunFile(run, RUN_FILES.summaryJson, renderJson(summary, ctx));
-    yield* writeRunFile(
-      run,
-      RUN_FILES.reportHtml,
+    const rows = resultRows(outcomes);
+    const report = yield* Effect.promise(() =>
       renderHtml(summary, ctx, {
         resolvedPipeline: manifest.pipeline,
         backend: manifest.backend,
         versions: manifest.versions,
-      }),
+        custom: p.charts.map((c) => ({ ...c, spec: { ...c.spec, data: { values: rows } } })),
+      })
     );
+    // each chart's spec with its data, for restyling it in any Vega-Lite tool
+    const fs = yield* FileSystem.FileSystem;
+    const path = yield* Path.Path;
+    yield* fs.makeDirectory(path.join(dir, RUN_FILES.charts), { recursive: true }).pipe(
+      Effect.mapError(ioError(dir, `creating ${RUN_FILES.charts}/`)),
+    );
+    for (const c of report.charts) {
+      yield* writeRunFile(
+        run,
+        path.join(RUN_FILES.charts, `${c.name}.vl.json`),
+        JSON.stringify(c.spec, null, 2) + "\n",
+      );
+    }
+    yield* writeRunFile(run, RUN_FILES.reportHtml, report.html);
     return { summary, markdown };
   });

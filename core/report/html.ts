@@ -8,19 +8,57 @@
  * - the same relative to fine-tuning all layers (difference to the `all` cell),
  *   when the pipeline has an `all` selection;
  * - a heat-map shift × selection with the value in each cell;
+ * - with a grid of target sizes, a line chart per shift against the size;
+ * - the pipeline file's own charts (`report.charts`: Vega-Lite specs over the result lines);
  * - the table of summary.md (best selection per shift marked) and the learning
  *   rate / epoch chosen on validation;
  * - the resolved pipeline, the backend and the versions.
  *
- * Every text from a run (titles, shift and selection names from user plugins,
- * the pipeline) is escaped.
+ * Every chart is a Vega-Lite spec (charts.ts) rendered to inline SVG; the specs are
+ * returned too, for `charts/<name>.vl.json`. Every text from a run (titles, shift and
+ * selection names from user plugins, the pipeline) is escaped.
  * @module
  */
 import type { Cell, Summary } from "./aggregate.ts";
 import type { ReportContext } from "./render.ts";
 import { cellText, failedNote, formatChosen, formatWinner, type Scaling, scalingOf } from "./format.ts";
 import { winners } from "./winners.ts";
-import { type BarDatum, escapeXml, type HeatCell, renderBarChart, renderHeatmap, renderLineChart } from "./svg.ts";
+import {
+  barChartSpec,
+  type BarDatum,
+  type ChartSpec,
+  type HeatCell,
+  heatmapSpec,
+  lineChartSpec,
+  renderSvg,
+} from "./charts.ts";
+
+/** Escape text for HTML element content and (double- or single-quoted) attribute values. */
+export const escapeXml = (text: string): string =>
+  text.replace(
+    /[&<>"']/g,
+    (c) => c === "&" ? "&amp;" : c === "<" ? "&lt;" : c === ">" ? "&gt;" : c === '"' ? "&quot;" : "&#39;",
+  );
+
+/** A chart of the report: its file name (`charts/<name>.vl.json`) and its Vega-Lite spec with its data. */
+export interface ReportChart {
+  readonly name: string;
+  readonly spec: ChartSpec;
+}
+
+/** A chart of the pipeline file's own (`report.charts`), with the run's result lines as its data. */
+export interface CustomChart {
+  /** The spec file, as the pipeline file names it. */
+  readonly file: string;
+  readonly name: string;
+  readonly spec: ChartSpec;
+}
+
+/** The report and the charts in it. */
+export interface RenderedReport {
+  readonly html: string;
+  readonly charts: ReadonlyArray<ReportChart>;
+}
 
 /** What the report shows besides the summary. */
 export interface HtmlExtras {
@@ -28,6 +66,8 @@ export interface HtmlExtras {
   readonly resolvedPipeline: unknown;
   readonly backend: string;
   readonly versions: Readonly<Record<string, string>>;
+  /** The pipeline file's own charts (`report.charts`). */
+  readonly custom?: ReadonlyArray<CustomChart>;
 }
 
 /** The selection that fine-tunes every layer; the relative chart compares against it. */
@@ -70,19 +110,25 @@ const winnerList = (s: Summary, scaling: Scaling): string[] => {
   ];
 };
 
-/** The HTML report of a summary. */
-export const renderHtml = (summary: Summary, ctx: ReportContext, extras: HtmlExtras): string => {
+/** The HTML report of a summary, and its charts' specs. */
+export const renderHtml = async (summary: Summary, ctx: ReportContext, extras: HtmlExtras): Promise<RenderedReport> => {
+  const charts: ReportChart[] = [];
+  /** Render `spec` inline, and keep it as `charts/<name>.vl.json`. */
+  const chart = async (name: string, spec: ChartSpec) => {
+    charts.push({ name, spec });
+    return await renderSvg(spec, name);
+  };
   // with a size grid, the bar charts, the heat-map and the tables show the largest size; a line chart per shift
   // shows every size
   const largest = Math.max(...summary.trainSizes);
   const s = summary.trainSizes.length === 0
     ? summary
     : { ...summary, cells: summary.cells.filter((c) => c.trainSize === largest) };
-  const sizeSection = summary.trainSizes.length === 0 ? [] : sizeCharts(summary);
+  const sizeSection = summary.trainSizes.length === 0 ? [] : await sizeCharts(summary, chart);
   const scaling = scalingOf(s.metric);
   const { percent, scale, digits } = scaling;
   const unit = percent ? " (%)" : "";
-  const fmt = (v: number) => v.toFixed(digits);
+  const format = `.${digits}f`;
   const metricLabel = `target test ${s.metric}${unit}`;
   const seedCounts = [...new Set(s.cells.map((c) => c.metrics[s.metric]?.n ?? 0))].sort((a, b) => a - b);
   const seedsText = seedCounts.length === 1 ? `${seedCounts[0]}` : seedCounts.join("–");
@@ -98,17 +144,20 @@ export const renderHtml = (summary: Summary, ctx: ReportContext, extras: HtmlExt
       se: m.se === undefined ? undefined : m.se * scale,
     }];
   });
-  const absoluteSvg = renderBarChart({
-    title: `${cap(metricLabel)} per shift and fine-tuned layer subset`,
-    description: `Grouped bar chart: for each shift, one bar per layer subset; error bars are ± one standard error.`,
-    groups: s.shifts,
-    series: s.selections,
-    data: absolute,
-    xLabel: "distribution shift",
-    yLabel: cap(metricLabel),
-    ...(percent ? { yDomain: [0, 100] as const } : {}),
-    format: fmt,
-  });
+  const absoluteSvg = await chart(
+    "accuracy-by-subset",
+    barChartSpec({
+      title: `${cap(metricLabel)} per shift and fine-tuned layer subset`,
+      description: `Grouped bar chart: for each shift, one bar per layer subset; error bars are ± one standard error.`,
+      groups: s.shifts,
+      series: s.selections,
+      data: absolute,
+      xLabel: "distribution shift",
+      yLabel: cap(metricLabel),
+      ...(percent ? { yDomain: [0, 100] as const } : {}),
+      format,
+    }),
+  );
 
   // (b) relative to `all`
   const hasAll = s.selections.includes(ALL_SELECTION) && s.cells.some((c) => c.selection === ALL_SELECTION);
@@ -126,17 +175,19 @@ export const renderHtml = (summary: Summary, ctx: ReportContext, extras: HtmlExt
     });
     const diffUnit = percent ? "percentage points" : s.metric;
     relativeSection = figure(
-      renderBarChart({
-        title: `${cap(s.metric)} relative to fine-tuning all layers (${diffUnit})`,
-        description: `Difference of each layer subset's mean to the "all" subset of the same shift.`,
-        groups: s.shifts,
-        series: others,
-        data: relative,
-        xLabel: "distribution shift",
-        yLabel: `difference to "all" (${percent ? "pp" : s.metric})`,
-        format: (v) => `${v >= 0 ? "+" : ""}${fmt(v)}`,
-        formatError: fmt,
-      }),
+      await chart(
+        "relative-to-all",
+        barChartSpec({
+          title: `${cap(s.metric)} relative to fine-tuning all layers (${diffUnit})`,
+          description: `Difference of each layer subset's mean to the "all" subset of the same shift.`,
+          groups: s.shifts,
+          series: others,
+          data: relative,
+          xLabel: "distribution shift",
+          yLabel: `difference to "all" (${percent ? "pp" : s.metric})`,
+          format: `+${format}`,
+        }),
+      ),
       `Mean test ${escapeXml(s.metric)} of each layer subset minus that of fine-tuning all layers, in ${diffUnit}; ` +
         `above zero = better than tuning everything. Error bars (with 2 or more seeds): √(SE² + SE<sub>all</sub>²), ` +
         `which overstates the uncertainty since all subsets of a shift share seeds and batch order.`,
@@ -153,21 +204,36 @@ export const renderHtml = (summary: Summary, ctx: ReportContext, extras: HtmlExt
       ? [{ row: c.shift, column: c.selection, value: m.mean * scale, marked: c.best }]
       : [];
   });
-  const heatSvg = renderHeatmap({
-    title: `Heat-map of ${metricLabel}: shift × layer subset`,
-    description: "Rows: shifts; columns: layer subsets; colour and printed value: mean over seeds. " +
-      "Outlined: best subset of the shift.",
-    rows: s.shifts,
-    columns: s.selections,
-    cells: heat,
-    rowLabel: "shift",
-    columnLabel: "fine-tuned layer subset",
-    legendLabel: cap(metricLabel),
-    format: fmt,
-    idPrefix: "heat",
-  });
+  const heatSvg = await chart(
+    "heatmap",
+    heatmapSpec({
+      title: `Heat-map of ${metricLabel}: shift × layer subset`,
+      description: "Rows: shifts; columns: layer subsets; colour and printed value: mean over seeds. " +
+        "Outlined: best subset of the shift.",
+      rows: s.shifts,
+      columns: s.selections,
+      cells: heat,
+      rowLabel: "shift",
+      columnLabel: "fine-tuned layer subset",
+      legendLabel: cap(metricLabel),
+      format,
+    }),
+  );
 
-  // (d) tables
+  // (d) the pipeline file's own charts
+  const customSection: string[] = [];
+  for (const c of extras.custom ?? []) {
+    const drawn = await chart(c.name, c.spec).then(
+      (svg) => figure(svg, `From <code>${escapeXml(c.file)}</code>; its data: the run's result lines.`),
+      (e) =>
+        `<p class="note">The chart of <code>${escapeXml(c.file)}</code> could not be drawn: ${
+          escapeXml(String(e instanceof Error ? e.message : e).split("\n")[0])
+        }</p>`,
+    );
+    customSection.push(drawn);
+  }
+
+  // (e) tables
   const head = `<tr><th scope="col">selection</th>${
     s.shifts.map((sh) => `<th scope="col">${escapeXml(sh)}</th>`).join("")
   }</tr>`;
@@ -191,12 +257,12 @@ export const renderHtml = (summary: Summary, ctx: ReportContext, extras: HtmlExt
     }</td></tr>`;
   });
 
-  // (e) pipeline, backend, versions
+  // (f) pipeline, backend, versions
   const versions = Object.entries(extras.versions)
     .map(([k, v]) => `<tr><th scope="row">${escapeXml(k)}</th><td>${escapeXml(v)}</td></tr>`)
     .join("\n");
 
-  return [
+  const html = [
     `<!DOCTYPE html>`,
     `<html lang="en">`,
     `<head>`,
@@ -225,6 +291,7 @@ export const renderHtml = (summary: Summary, ctx: ReportContext, extras: HtmlExt
     relativeSection,
     `<h2>Heat-map</h2>`,
     figure(heatSvg, `Colour scale from the lowest to the highest mean; the best subset of each shift is outlined.`),
+    ...(customSection.length === 0 ? [] : [`<h2>Charts of this pipeline file</h2>`, ...customSection]),
     `<h2>Table</h2>`,
     `<table class="summary">`,
     `<caption>${
@@ -257,6 +324,7 @@ export const renderHtml = (summary: Summary, ctx: ReportContext, extras: HtmlExt
     `</html>`,
     ``,
   ].join("\n");
+  return { html, charts };
 };
 
 const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
@@ -264,7 +332,10 @@ const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 const figure = (svg: string, caption: string) => `<figure>\n${svg}\n<figcaption>${caption}</figcaption>\n</figure>`;
 
 /** Per shift, the metric against the number of labelled target examples, one line per selection (a size grid). */
-const sizeCharts = (s: Summary): string[] => {
+const sizeCharts = async (
+  s: Summary,
+  chart: (name: string, spec: ChartSpec) => Promise<string>,
+): Promise<string[]> => {
   const { scale, percent } = scalingOf(s.metric);
   const out = [
     `<h2>How much target data</h2>`,
@@ -276,7 +347,7 @@ const sizeCharts = (s: Summary): string[] => {
       Math.max(...s.trainSizes)
     } examples.</p>`,
   ];
-  for (const shift of s.shifts) {
+  for (const [i, shift] of s.shifts.entries()) {
     const points = s.cells.filter((c) => c.shift === shift && c.trainSize !== undefined).flatMap((c) => {
       const m = c.metrics[s.metric];
       return m
@@ -288,19 +359,17 @@ const sizeCharts = (s: Summary): string[] => {
         }]
         : [];
     });
-    out.push(
-      `<h3>${escapeXml(shift)}</h3>`,
-      `<figure>${
-        renderLineChart({
-          title: `${shift}: target test ${s.metric} against labelled target examples`,
-          series: s.selections,
-          points,
-          xLabel: "labelled target examples (log scale)",
-          yLabel: `target test ${s.metric}${percent ? " (%)" : ""}`,
-          format: (v) => v.toFixed(1),
-        })
-      }</figure>`,
+    const svg = await chart(
+      `target-size-${i + 1}`,
+      lineChartSpec({
+        title: `${shift}: target test ${s.metric} against labelled target examples`,
+        series: s.selections,
+        points,
+        xLabel: "labelled target examples (log scale)",
+        yLabel: `target test ${s.metric}${percent ? " (%)" : ""}`,
+      }),
     );
+    out.push(`<h3>${escapeXml(shift)}</h3>`, `<figure>${svg}</figure>`);
   }
   return out;
 };

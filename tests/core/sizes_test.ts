@@ -101,7 +101,7 @@ const line = (selection: string, trainSize: number, seed: number, test: number):
   pretrained: "p",
 });
 
-Deno.test("target sizes: the summary has a cell per size, a table per size and a line chart per shift", () => {
+Deno.test("target sizes: the summary has a cell per size, a table per size and a line chart per shift", async () => {
   const lines = [10, 100].flatMap((n) =>
     [0, 1].flatMap((seed) => [line("a", n, seed, n === 10 ? 0.5 + seed / 10 : 0.9), line("b", n, seed, 0.7)])
   );
@@ -114,13 +114,19 @@ Deno.test("target sizes: the summary has a cell per size, a table per size and a
   const md = renderMarkdown(s, { title: "t", lines: [] });
   assert.match(md, /## 10 labelled target examples[\s\S]*\| b \| \*\*70\.0 ± 0\.0\*\* \|[\s\S]*## 100 labelled/);
   assert.match(renderCsv(s), /,train_size\n[\s\S]*,10\n/);
-  const html = renderHtml(s, { title: "t", lines: [] }, { resolvedPipeline: {}, backend: "wasm", versions: {} });
-  const chart = html.slice(html.indexOf('class="chart line-chart"'));
+  const { html } = await renderHtml(s, { title: "t", lines: [] }, {
+    resolvedPipeline: {},
+    backend: "wasm",
+    versions: {},
+  });
+  const marks = (svg: string, role: string) =>
+    (svg.match(new RegExp(`aria-roledescription="${role}"`, "g")) ?? []).length;
+  const chart = html.slice(html.indexOf('class="marks chart target-size-1"'));
   // the shift's name heads its line chart (above it, not under it where it reads as the next chart's)
-  assert.match(html, /<h3>s<\/h3>\s*<figure><svg[^>]*class="chart line-chart"/);
-  assert.equal((chart.slice(0, chart.indexOf("</svg>")).match(/<circle class="point"/g) ?? []).length, 4);
-  assert.equal((chart.slice(0, chart.indexOf("</svg>")).match(/class="error-bar"/g) ?? []).length, 4);
+  assert.match(html, /<h3>s<\/h3>\s*<figure><svg[^>]*class="marks chart target-size-1"/);
+  assert.equal(marks(chart.slice(0, chart.indexOf("</svg>")), "point"), 4);
+  assert.equal(marks(chart.slice(0, chart.indexOf("</svg>")), "rule mark"), 4);
   // the bar chart shows the largest size only: one bar per selection
-  const bars = html.slice(html.indexOf('class="chart bar-chart"'));
-  assert.equal((bars.slice(0, bars.indexOf("</svg>")).match(/<rect class="bar"/g) ?? []).length, 2);
+  const bars = html.slice(html.indexOf('class="marks chart accuracy-by-subset"'));
+  assert.equal(marks(bars.slice(0, bars.indexOf("</svg>")), "bar"), 2);
 });

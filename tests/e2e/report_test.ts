@@ -11,7 +11,12 @@ import { decode } from "fast-png";
 import { parse as parseYaml } from "yaml";
 import { fixture, ROOT, runCli, tempDir } from "../helpers.ts";
 
+const count = (text: string, re: RegExp) => text.match(re)?.length ?? 0;
+
 const scalpel = runCli;
+
+/** How many marks of a kind (Vega's aria-roledescription: `bar`, `rule mark`, `rect mark`, `point`) an SVG holds. */
+const marks = (svg: string, role: string) => count(svg, new RegExp(`aria-roledescription="${role}"`, "g"));
 
 /** A shift label no report may interpret as markup. */
 const EVIL_LABEL = `<script>alert("x")</script><img src=x onerror='alert(1)'>&`;
@@ -37,7 +42,8 @@ const pipelineYaml = async () => {
   return tiny
     .replace("name: tiny", "name: tiny-report\nseeds: 2\nplugins: [./evil_shift.ts]")
     .replace("  - label-permutation", "  - label-permutation\n  - evil-label")
-    .replace(/^selections: .*$/m, `selections: [${SELECTIONS.join(", ")}]`);
+    .replace(/^selections: .*$/m, `selections: [${SELECTIONS.join(", ")}]`) +
+    `report: { charts: [${fixture("charts/test_accuracy_by_seed.vl.json")}] }\n`;
 };
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -67,8 +73,6 @@ const chromium = async (dir: string, args: string[]) => {
   return { code: out.code, stdout: new TextDecoder().decode(out.stdout), stderr: new TextDecoder().decode(out.stderr) };
 };
 
-const count = (text: string, re: RegExp) => text.match(re)?.length ?? 0;
-
 /** The text of the n-th <svg>…</svg> element. */
 const svgAt = (html: string, n: number) => html.match(/<svg[\s\S]*?<\/svg>/g)?.[n] ?? "";
 
@@ -82,22 +86,34 @@ Deno.test("e2e: report.html of a tiny run (parse checks, headless Chromium), the
   assert.equal(r.code, 0, r.stderr);
   const html = await Deno.readTextFile(`${out}/report.html`);
 
-  await t.step("report.html: one <svg> per chart, one bar per shift × selection", () => {
+  await t.step("report.html: one <svg> per chart, one bar per shift × selection; each spec beside it", async () => {
     assert.match(html, /^<!DOCTYPE html>/);
     assert.match(html, /<title>scalpel: tiny-report<\/title>/);
-    assert.equal(count(html, /<svg /g), 3, "bars, bars relative to `all`, heat-map");
-    for (let i = 0; i < 3; i++) {
+    assert.equal(count(html, /<svg /g), 4, "bars, bars relative to `all`, heat-map, the pipeline file's chart");
+    for (let i = 0; i < 4; i++) {
       assert.match(svgAt(html, i), /^<svg [^>]*role="img" aria-label="[^"]+"/, `svg ${i} is an accessible image`);
       assert.match(svgAt(html, i), /<title>[^<]+<\/title>/);
     }
-    assert.equal(count(svgAt(html, 0), /<rect class="bar"/g), SHIFTS * SELECTIONS.length);
-    assert.equal(count(svgAt(html, 1), /<rect class="bar"/g), SHIFTS * (SELECTIONS.length - 1), "all but `all`");
-    assert.equal(count(svgAt(html, 2), /<rect class="cell"/g), SHIFTS * SELECTIONS.length);
-    assert.equal(count(svgAt(html, 2), /<text class="cell-value"[^>]*>\d+\.\d</g), SHIFTS * SELECTIONS.length);
-    const errorBars = count(svgAt(html, 0), /<g class="error-bar"/g);
+    assert.equal(marks(svgAt(html, 0), "bar"), SHIFTS * SELECTIONS.length);
+    assert.equal(marks(svgAt(html, 1), "bar"), SHIFTS * (SELECTIONS.length - 1), "all but `all`");
+    assert.equal(marks(svgAt(html, 2), "rect mark"), SHIFTS * SELECTIONS.length);
+    const errorBars = marks(svgAt(html, 0), "rule mark");
     assert.ok(errorBars > 0 && errorBars <= SHIFTS * SELECTIONS.length, `two seeds ⇒ error bars (${errorBars})`);
     assert.match(svgAt(html, 0), />Target test accuracy \(%\)<\/text>/, "y axis label");
     assert.match(svgAt(html, 0), />distribution shift<\/text>/, "x axis label");
+    // the pipeline file's chart: one point per result line (3 shifts × 4 selections × 2 seeds; `none` once per lr)
+    const results = (await Deno.readTextFile(`${out}/results.jsonl`)).trim().split("\n").length;
+    assert.equal(marks(svgAt(html, 3), "point"), results);
+    const files = [...Deno.readDirSync(`${out}/charts`)].map((e) => e.name).sort();
+    assert.deepEqual(files, [
+      "accuracy-by-subset.vl.json",
+      "custom-1-test_accuracy_by_seed.vl.json",
+      "heatmap.vl.json",
+      "relative-to-all.vl.json",
+    ]);
+    const spec = JSON.parse(await Deno.readTextFile(`${out}/charts/accuracy-by-subset.vl.json`));
+    assert.equal(spec.$schema, "https://vega.github.io/schema/vega-lite/v6.json");
+    assert.equal(spec.data.values.length, SHIFTS * SELECTIONS.length, "the spec carries its data");
     assert.equal(count(html, /<td class="num best">/g), SHIFTS, "best per shift marked in the table");
     assert.match(html, /<pre class="pipeline">\{\n {2}&quot;name&quot;: &quot;tiny-report&quot;/);
     assert.match(html, /<th scope="row">backend<\/th><td>wasm<\/td>/);
@@ -164,15 +180,40 @@ Deno.test("e2e: report.html of a tiny run (parse checks, headless Chromium), the
 
       const dom = await chromium(dir, [...chromiumFlags(`${dir}/profile-2`), "--dump-dom", url]);
       assert.equal(dom.code, 0, dom.stderr);
-      assert.equal(count(dom.stdout, /<svg /g), 3, "three SVG elements after rendering");
+      assert.equal(count(dom.stdout, /<svg /g), 4, "four SVG elements after rendering");
       assert.equal(
-        count(dom.stdout, /<rect class="bar"/g),
+        marks(dom.stdout, "bar"),
         SHIFTS * SELECTIONS.length + SHIFTS * (SELECTIONS.length - 1),
       );
-      assert.equal(count(dom.stdout, /<rect class="cell"/g), SHIFTS * SELECTIONS.length);
+      assert.equal(marks(dom.stdout, "rect mark"), SHIFTS * SELECTIONS.length);
       assert.equal(count(dom.stdout, /<script/gi), 0, "the hostile label did not become an element");
       assert.equal(count(dom.stdout, /<img/gi), 0);
     },
+  });
+
+  await t.step("a chart spec that does not compile is refused before the run starts, naming the file", async () => {
+    await Deno.writeTextFile(`${dir}/bad.vl.json`, JSON.stringify({ mark: "no-such-mark", encoding: {} }));
+    await Deno.writeTextFile(`${dir}/notjson.vl.json`, "{ mark: bar");
+    for (
+      const [chart, why] of [
+        ["./bad.vl.json", /does not compile as a Vega-Lite spec: mark: "no-such-mark" is not a Vega-Lite mark/],
+        ["./notjson.vl.json", /is not JSON/],
+        ["./missing.vl.json", /cannot be read: no such file/],
+      ] as const
+    ) {
+      const file = `${dir}/bad-chart.yaml`;
+      await Deno.writeTextFile(file, (await pipelineYaml()).replace(/^report: .*$/m, `report: { charts: [${chart}] }`));
+      for (const command of ["validate", "run"]) {
+        const r = await scalpel(
+          [command, file, ...(command === "run" ? ["--out", `${dir}/bad-run`, "--cache", cache] : [])],
+          [dir],
+        );
+        assert.equal(r.code, 1, r.stderr);
+        assert.match(r.stderr, new RegExp(`report\\.charts\\[0\\]: ${chart.replace(".", "\\.")} `));
+        assert.match(r.stderr, why);
+        assert.equal(await Deno.stat(`${dir}/bad-run`).catch(() => undefined), undefined, "nothing created");
+      }
+    }
   });
 
   await t.step("`scalpel schema` prints a JSON Schema covering the pipeline file's keys", async () => {
