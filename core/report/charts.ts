@@ -106,10 +106,12 @@ export const barChartSpec = (input: BarChartInput): ChartSpec => {
         mark: { type: "rule", color: "#222222", strokeWidth: 1.2 },
         encoding: { y: { field: "low", type: "quantitative" }, y2: { field: "high" } },
       },
-      {
-        mark: { type: "text", dy: -6, fontSize: 9, color: "#333333" },
+      // the value printed beyond the end of its bar: above a positive one, below a negative one
+      ...[["datum.value >= 0", -6], ["datum.value < 0", 12]].map(([test, dy]) => ({
+        transform: [{ filter: test }],
+        mark: { type: "text", dy, fontSize: 9, color: "#333333" },
         encoding: { y, text: { field: "value", type: "quantitative", format: input.format } },
-      },
+      })),
     ],
   };
 };

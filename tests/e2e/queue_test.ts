@@ -54,9 +54,11 @@ const waitFor = async (what: string, ok: () => boolean | Promise<boolean>, secon
   throw new Error(`timed out after ${seconds} s waiting for ${what}`);
 };
 
+/** The complete lines of results.jsonl (a line being appended while the test reads is left out). */
 const readLines = async (file: string): Promise<Record<string, unknown>[]> => {
   const text = await Deno.readTextFile(file).catch(() => "");
-  return text.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l));
+  const whole = text.slice(0, text.lastIndexOf("\n") + 1);
+  return whole.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l));
 };
 
 /** Result lines by key, without `seconds` (the one field that may differ). */
