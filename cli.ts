@@ -30,6 +30,9 @@ const scalpel = Command.make("scalpel").pipe(
 
 const cli = Command.run(scalpel, { name: "scalpel", version: SCALPEL_VERSION });
 
+/** Seconds a stopping program gets to run its finalizers after SIGINT / SIGTERM before it ends at once. */
+const STOP_GRACE_SECONDS = 15;
+
 /** Run the CLI on `args` (without the program name); resolves to the exit code. */
 export const main = async (args: ReadonlyArray<string>): Promise<number> => {
   const fiber = Effect.runFork(cli(["deno", "scalpel", ...args]).pipe(Effect.provide(baseLayer())));
@@ -39,6 +42,12 @@ export const main = async (args: ReadonlyArray<string>): Promise<number> => {
     // the first signal interrupts (finalizers run); a second one ends the process at once
     if (++interrupts > 1) Deno.exit(130);
     Effect.runFork(Fiber.interrupt(fiber));
+    // stopping must not hang (a finalizer waiting for an unreachable Redis, say): after a grace period, end at once;
+    // results already recorded are kept, and a lock left behind is taken over by the next run on this host
+    Deno.unrefTimer(setTimeout(() => {
+      console.error(`scalpel: did not stop within ${STOP_GRACE_SECONDS} s of the signal; stopping now`);
+      Deno.exit(130);
+    }, STOP_GRACE_SECONDS * 1000));
   };
   for (const s of signals) Deno.addSignalListener(s, onSignal);
   if (Deno.env.get(WATCH_STDIN_VARIABLE) === "1") {

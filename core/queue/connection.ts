@@ -116,5 +116,20 @@ export const connection = (
       });
       return client;
     }),
-    (client) => Effect.promise(() => client.quit().catch(() => client.disconnect())).pipe(Effect.ignore),
+    (client) => closeClient(client),
   );
+
+/**
+ * Close a connection: QUIT when Redis answers, at most `ms`; otherwise (Redis down, a
+ * command waiting for ever) drop it, so that stopping never waits for Redis.
+ */
+export const closeClient = (client: Redis, ms = 2000): Effect.Effect<void> =>
+  client.status !== "ready" ? Effect.sync(() => client.disconnect()) : Effect.promise(() => client.quit()).pipe(
+    Effect.timeout(ms),
+    Effect.ignore,
+    Effect.ensuring(Effect.sync(() => client.disconnect())),
+  );
+
+/** A BullMQ object's `close()`, at most `ms` (with Redis down it would wait for it). */
+export const closeWithin = (close: () => Promise<unknown>, ms = 2000): Effect.Effect<void> =>
+  Effect.promise(close).pipe(Effect.timeout(ms), Effect.ignore);

@@ -28,7 +28,7 @@ import type { Trial } from "../pipeline/expand.ts";
 import type { Launcher } from "../pipeline/launcher.ts";
 import type { EpochReport } from "../pipeline/worker_process.ts";
 import type { QueueAddress } from "./address.ts";
-import { checkReachable, connection } from "./connection.ts";
+import { checkReachable, closeWithin, connection } from "./connection.ts";
 import { type BundleInput, publishBundle } from "./bundle.ts";
 import { bundleKey, parseJobId, recordedKey, TRIALS_QUEUE } from "./keys.ts";
 import { clearRun } from "./status.ts";
@@ -64,14 +64,14 @@ export const queueLauncher = (
       const client = yield* connection(address, logSync);
       const queue = yield* Effect.acquireRelease(
         Effect.sync(() => new Queue<JobData>(TRIALS_QUEUE, { connection: client })),
-        (q) => Effect.promise(() => q.close()).pipe(Effect.ignore),
+        (q) => closeWithin(() => q.close()),
       );
       queue.on("error", () => {}); // the connection's own handler reports outages
       // BullMQ closes only the connections it made: the scope closes this one, after the queue
       const eventsClient = yield* connection(address, () => {});
       const events = yield* Effect.acquireRelease(
         Effect.sync(() => new QueueEvents(TRIALS_QUEUE, { connection: eventsClient })),
-        (e) => Effect.promise(() => e.close()).pipe(Effect.ignore),
+        (e) => closeWithin(() => e.close()),
       );
       events.on("error", () => {});
       const pending = new Map(trials.map((t) => [t.key, t]));

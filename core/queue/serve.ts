@@ -17,7 +17,7 @@ import type { QueueError } from "../errors.ts";
 import { encodeOutcome, isFailed } from "../results.ts";
 import { startWorkerProcess, type WorkerCommand, type WorkerProcess } from "../pipeline/worker_process.ts";
 import type { QueueAddress } from "./address.ts";
-import { checkReachable, connection } from "./connection.ts";
+import { checkReachable, closeWithin, connection } from "./connection.ts";
 import { BlobMissing, type Bundle, materialiseBundle, readBundle } from "./bundle.ts";
 import { encodeRefusal, JobDataSchema, MAX_STALLS } from "./jobs.ts";
 import { TRIALS_QUEUE, WORKER_KEY_PREFIX } from "./keys.ts";
@@ -194,7 +194,9 @@ export const serveQueue = (
                 "the queue then gives them to another worker)",
             );
           }
-          yield* Effect.promise(() => w.close());
+          // running trials finish first, however long they take; with Redis down there is nothing to hand them to
+          if (client.status === "ready") yield* Effect.promise(() => w.close());
+          else yield* closeWithin(() => w.close(true));
         }),
     );
     worker.on("error", (e) => logSync(`queue worker: ${e.message.split("\n")[0]}`));
@@ -212,7 +214,10 @@ export const serveQueue = (
       ).catch(() => "")
     );
     yield* Effect.addFinalizer(() =>
-      Effect.promise(() => client.del(`${WORKER_KEY_PREFIX}${opts.host}-${Deno.pid}`).catch(() => 0))
+      Effect.promise(() => client.del(`${WORKER_KEY_PREFIX}${opts.host}-${Deno.pid}`).catch(() => 0)).pipe(
+        Effect.timeout("2 seconds"),
+        Effect.ignore,
+      )
     );
     yield* opts.log(
       `serving trials from ${opts.address.shown} as process ${Deno.pid} (${opts.concurrency} at a time${

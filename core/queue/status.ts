@@ -9,6 +9,7 @@ import { Effect } from "effect";
 import { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { type Bundle, readBundle } from "./bundle.ts";
+import { closeWithin } from "./connection.ts";
 import { blobKey, bundleKey, parseJobId, recordedKey, RUNS_KEY, TRIALS_QUEUE, WORKER_KEY_PREFIX } from "./keys.ts";
 
 /** Job states a run's trials can be in. */
@@ -33,7 +34,7 @@ const withQueue = <A>(client: Redis, f: (q: Queue) => Promise<A>) =>
   Effect.acquireUseRelease(
     Effect.sync(() => new Queue(TRIALS_QUEUE, { connection: client })),
     (q) => Effect.promise(() => f(q)),
-    (q) => Effect.promise(() => q.close()).pipe(Effect.ignore),
+    (q) => closeWithin(() => q.close()),
   );
 
 /** Job ids per run and state. */

@@ -222,11 +222,13 @@ Deno.test({
     let redis = await startRedis();
     const url = `redis://127.0.0.1:${redis.port}`;
     const worker = startWorker(url, `${dir}/w`);
+    const runs: ReturnType<typeof spawnCli>[] = [];
     try {
       // 1. kill -9 the coordinator once a result is recorded, then run the same command again
       const out = `${dir}/coordinator`;
       const args = ["run", QUEUE, "--out", out, "--cache", `${cache}/models`, "--queue", url];
       const first = spawnCli(args, [dir]);
+      runs.push(first);
       await waitFor("a first result", async () => (await readLines(`${out}/results.jsonl`)).length > 0, 120);
       const lock = JSON.parse(await Deno.readTextFile(`${out}/run.lock`));
       Deno.kill(lock.pid, "SIGKILL");
@@ -239,6 +241,7 @@ Deno.test({
       // 2. Redis killed after the first result and started again, empty, on the same port
       const out2 = `${dir}/redis`;
       const run = spawnCli(["run", QUEUE, "--out", out2, "--cache", `${cache}/models`, "--queue", url], [dir]);
+      runs.push(run);
       await waitFor("a first result", async () => (await readLines(`${out2}/results.jsonl`)).length > 0, 120);
       await redis.stop();
       await new Promise((r) => setTimeout(r, 1500));
@@ -247,6 +250,7 @@ Deno.test({
       assert.equal(status.code, 0, run.output());
       assertSameResults(await readLines(`${out2}/results.jsonl`), want);
     } finally {
+      for (const r of runs) await r.kill("SIGTERM");
       await worker.kill("SIGTERM");
       await redis.stop();
     }
@@ -367,6 +371,46 @@ Deno.test({
       assert.equal(untrusted.code, 1);
       assert.match(untrusted.stderr, /the server's TLS certificate is not trusted .*DENO_CERT/);
     } finally {
+      await redis.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "queue: a coordinator stopped while Redis is down still stops (within the 15 s grace period)",
+  ignore: skipQueueTests,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dir = await tempDir("queue-stop");
+    const redis = await startRedis();
+    const out = `${dir}/run`;
+    const run = spawnCli(
+      [
+        "run",
+        fixture("pipelines/tiny.yaml"),
+        "--out",
+        out,
+        "--cache",
+        `${dir}/cache`,
+        "--queue",
+        `redis://127.0.0.1:${redis.port}`,
+      ],
+      [dir],
+    );
+    try {
+      // no worker: the trials wait in the queue
+      await waitFor("the trials to be enqueued", () => /enqueued 6 trials/.test(run.output()), 120);
+      await redis.stop();
+      await new Promise((r) => setTimeout(r, 1000));
+      const t0 = Date.now();
+      run.child.kill("SIGTERM");
+      const status = await run.wait();
+      const seconds = (Date.now() - t0) / 1000;
+      assert.ok(seconds < 20, `stopped in ${seconds.toFixed(1)} s`);
+      assert.equal(status.code, 130, run.output());
+    } finally {
+      await run.kill("SIGKILL");
       await redis.stop();
     }
   },
