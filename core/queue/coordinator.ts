@@ -171,8 +171,9 @@ export const queueLauncher = (
           }
           const a = yield* collect("completed");
           const b = yield* collect("failed");
-          yield* Effect.promise(() => client.set(recordedKey(runId), String(recorded)));
-          if (!a && !b) yield* Effect.sleep(Duration.millis(opts.pollMs ?? 250));
+          // the count `queue status` shows changes only when lines were collected
+          if (a || b) yield* Effect.promise(() => client.set(recordedKey(runId), String(recorded)));
+          else yield* Effect.sleep(Duration.millis(opts.pollMs ?? 250));
         }
         // every trial is recorded: the run's bundle and blobs (unless another run uses them) leave the queue
         yield* clearRun(client, runId);
