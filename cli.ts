@@ -12,6 +12,7 @@ import { Effect, Fiber } from "effect";
 import { SCALPEL_VERSION } from "./core/version.ts";
 import { baseLayer, endingOf, exitCodeOf, messageOf } from "./commands/base.ts";
 import { run } from "./commands/run.ts";
+import { advise } from "./commands/advise.ts";
 import { validate } from "./commands/validate.ts";
 import { plugins } from "./commands/plugins.ts";
 import { worker } from "./commands/worker.ts";
@@ -24,7 +25,7 @@ import { queue } from "./commands/queue.ts";
 import { WATCH_STDIN_VARIABLE } from "./commands/queue_net.ts";
 
 const scalpel = Command.make("scalpel").pipe(
-  Command.withSubcommands([run, validate, plugins, shifts, corrupt, schema, cache, model, worker, queue]),
+  Command.withSubcommands([run, advise, validate, plugins, shifts, corrupt, schema, cache, model, worker, queue]),
   Command.withDescription("surgical fine-tuning experiments: which layers to tune for which distribution shift"),
 );
 

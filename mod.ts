@@ -1,6 +1,6 @@
 /**
  * scalpel's public API: the plugin helpers and types a custom plugin needs, and
- * `run()` / `validate()` for driving a pipeline file from code.
+ * `run()` / `validate()` / `advise()` for driving a pipeline file from code.
  *
  * ```ts
  * import { defineShift, Effect, Schema } from "./mod.ts";
@@ -16,6 +16,9 @@ import { type BackendChoice, TensorBackendLive } from "./core/backend.ts";
 import type { AnyPlugin } from "./core/plugin.ts";
 import type { UserError } from "./core/errors.ts";
 import { baseLayer, DEFAULT_CACHE_DIR, endingOf } from "./commands/base.ts";
+import { advise as adviseStudy, type Strategy } from "./core/advise/advise.ts";
+import type { Signal } from "./core/advise/signals.ts";
+import type { Advice } from "./core/advise/output.ts";
 
 export { Effect, Schema } from "effect";
 export {
@@ -43,6 +46,7 @@ export { Rng, rngFor, type StreamPath } from "./core/random.ts";
 export type { FailedLine, ResultLine, TrialOutcome } from "./core/results.ts";
 export type { RunOutcome } from "./core/pipeline/run.ts";
 export type { Summary } from "./core/report/aggregate.ts";
+export type { Advice, CandidateAdvice, CellAdvice } from "./core/advise/output.ts";
 export { builtinPlugins } from "./plugins/index.ts";
 export * from "./core/errors.ts";
 
@@ -101,4 +105,40 @@ export const run = (file: string, options: RunOptions): Promise<RunOutcome> =>
         ...(options.retryFailed ? { retryFailed: true } : {}),
       }).pipe(Effect.provide(TensorBackendLive(p.settings.backend)));
     }).pipe(Effect.provide(baseLayer(options.plugins))) as Effect.Effect<RunOutcome, UserError>,
+  );
+
+/** Options of `advise()`. */
+export interface AdviseApiOptions {
+  /** Advice directory (required: the API has no default). */
+  readonly out: string;
+  /** Compute ceiling as a fraction of the full sweep's (default 0.25). */
+  readonly budget?: number;
+  readonly strategy?: Strategy;
+  /** The zero-cost strategy's signal (default `rgn`). */
+  readonly signal?: Signal;
+  /** The first fine-tuning seed used (default 0). */
+  readonly seedIndex?: number;
+  readonly cache?: string;
+  readonly plugins?: ReadonlyArray<AnyPlugin>;
+  readonly log?: (line: string) => void;
+}
+
+/**
+ * Advise on a pipeline file as `scalpel advise` does, in this process: resolves to the advice (per shift: the pick,
+ * the candidates, the compute spent) or rejects with a UserError.
+ */
+export const advise = (file: string, options: AdviseApiOptions): Promise<Advice> =>
+  toPromise(
+    Effect.gen(function* () {
+      const p = yield* loadPipeline(file);
+      return yield* adviseStudy(p, {
+        outDir: options.out,
+        cacheDir: options.cache ?? DEFAULT_CACHE_DIR,
+        strategy: options.strategy ?? "halving",
+        budget: options.budget ?? 0.25,
+        signal: options.signal ?? "rgn",
+        seedIndex: options.seedIndex ?? 0,
+        log: (line) => Effect.sync(() => options.log?.(line)),
+      }).pipe(Effect.provide(TensorBackendLive(p.settings.backend)));
+    }).pipe(Effect.provide(baseLayer(options.plugins))) as Effect.Effect<Advice, UserError>,
   );

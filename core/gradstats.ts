@@ -25,6 +25,11 @@ export interface TensorGradientStats {
    * per-example statistics were asked for.
    */
   readonly snr?: number;
+  /**
+   * Connection sensitivity (SNIP, Lee, Ajanthan & Torr, ICLR 2019): the mean over the
+   * tensor's entries of |θ · g|, g the mean-loss gradient over the sampled batches.
+   */
+  readonly saliency: number;
 }
 
 /** What to measure. */
@@ -44,6 +49,16 @@ const lossOf = (model: Model, x: tf.Tensor4D, labels: Int32Array): tf.Scalar => 
 };
 
 const labelsAt = (data: Split, idx: ArrayLike<number>) => Int32Array.from(idx, (i) => data.labels[i]);
+
+/**
+ * Compute units a request costs (see ComputeMeter in core/pipeline/trial.ts): every
+ * example whose gradient is taken counts 1.
+ */
+export const gradientStatsUnits = (
+  req: { readonly batches: number; readonly perExample?: number },
+  batchSize: number,
+  count: number,
+): number => Math.min(req.batches * batchSize, count) + Math.min(req.perExample ?? 0, count);
 
 /** Gradient statistics of every trainable tensor of `model` on `data`. */
 export const gradientStats = (
@@ -104,10 +119,15 @@ export const gradientStats = (
     for (const v of sums[i]) g2 += (v / Math.max(1, used)) ** 2;
     const w = p.variable.dataSync();
     let w2 = 0;
-    for (const v of w) w2 += v * v;
+    let saliency = 0;
+    for (let k = 0; k < w.length; k++) {
+      w2 += w[k] * w[k];
+      saliency += Math.abs(w[k] * sums[i][k] / Math.max(1, used));
+    }
     out.set(p.name, {
       gradNorm: Math.sqrt(g2),
       paramNorm: Math.sqrt(w2),
+      saliency: saliency / Math.max(1, w.length),
       ...(snr ? { snr: snr[i] } : {}),
     });
   });

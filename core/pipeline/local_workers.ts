@@ -8,14 +8,13 @@
  * worker exits. A trial's numbers do not depend on which worker runs it.
  * @module
  */
-import { Effect, Mailbox, Stream } from "effect";
+import { Effect, Mailbox, type Scope, Stream } from "effect";
 import type { CommandExecutor } from "@effect/platform";
-import type { UserError } from "../errors.ts";
-import type { TrialOutcome } from "../results.ts";
+import type { UserError, WorkerError } from "../errors.ts";
 import type { Trial } from "./expand.ts";
 import type { Launcher } from "./launcher.ts";
 import type { ToWorker } from "./protocol.ts";
-import { type EpochReport, startWorkerProcess, type WorkerCommand } from "./worker_process.ts";
+import { type EpochReport, startWorkerProcess, type WorkerCommand, type WorkerProcess } from "./worker_process.ts";
 
 export type { WorkerCommand } from "./worker_process.ts";
 
@@ -32,37 +31,64 @@ export interface LocalWorkersOptions {
   readonly onEpoch?: EpochReport;
 }
 
+/** Worker processes started once and handed work item by item (the advisor keeps one pool across its rungs). */
+export interface WorkerPool {
+  /**
+   * Spread `items` over the pool: a free worker always takes the next item in order;
+   * `work` runs one item on one worker. The results come in the order they finish.
+   */
+  readonly run: <A, B>(
+    items: ReadonlyArray<A>,
+    work: (process: WorkerProcess, item: A) => Effect.Effect<B, WorkerError>,
+  ) => Stream.Stream<B, UserError>;
+  /** Tell every process there is no more work and wait for their clean exits. */
+  readonly finish: Effect.Effect<void, WorkerError>;
+}
+
+/** Start `opts.count` worker processes in the current scope (they are killed when it closes). */
+export const startWorkerPool = (
+  opts: LocalWorkersOptions,
+): Effect.Effect<WorkerPool, WorkerError, Scope.Scope | CommandExecutor.CommandExecutor> =>
+  Effect.gen(function* () {
+    const processes = yield* Effect.forEach(
+      Array.from({ length: Math.max(1, opts.count) }, (_, i) => i),
+      (index) => startWorkerProcess({ number: index + 1, command: opts.command, init: opts.init, log: opts.log }),
+    );
+    return {
+      run: <A, B>(items: ReadonlyArray<A>, work: (process: WorkerProcess, item: A) => Effect.Effect<B, WorkerError>) =>
+        items.length === 0 ? Stream.empty : Stream.unwrapScoped(Effect.gen(function* () {
+          const out = yield* Mailbox.make<B, UserError>();
+          let next = 0;
+          const serve = (process: WorkerProcess) =>
+            Effect.gen(function* () {
+              while (next < items.length) yield* out.offer(yield* work(process, items[next++]));
+            });
+          yield* Effect.forEach(processes.slice(0, items.length), serve, { concurrency: "unbounded", discard: true })
+            .pipe(
+              Effect.matchCauseEffect({ onFailure: (cause) => out.failCause(cause), onSuccess: () => out.end }),
+              Effect.forkScoped,
+            );
+          return Mailbox.toStream(out);
+        })),
+      finish: Effect.forEach(processes, (p) => p.finish, { discard: true }),
+    };
+  });
+
+/** Run `items` on a pool of their own (no more processes than items), stopped cleanly when all are done. */
+export const workerPool = <A, B>(
+  opts: LocalWorkersOptions,
+  items: ReadonlyArray<A>,
+  work: (process: WorkerProcess, item: A) => Effect.Effect<B, WorkerError>,
+): Stream.Stream<B, UserError, CommandExecutor.CommandExecutor> =>
+  items.length === 0 ? Stream.empty : Stream.unwrapScoped(Effect.gen(function* () {
+    const pool = yield* startWorkerPool({ ...opts, count: Math.min(opts.count, items.length) });
+    return Stream.concat(pool.run(items, work), Stream.drain(Stream.fromEffect(pool.finish)));
+  }));
+
 /** The local-processes launcher. */
 export const localWorkers = (opts: LocalWorkersOptions): Launcher<CommandExecutor.CommandExecutor> => ({
   description: `${opts.count} worker processes`,
-  run: (trials) =>
-    trials.length === 0 ? Stream.empty : Stream.unwrapScoped(Effect.gen(function* () {
-      const out = yield* Mailbox.make<TrialOutcome, UserError>();
-      let next = 0;
-      const takeNext = (): Trial | undefined => (next < trials.length ? trials[next++] : undefined);
-      const worker = (index: number) =>
-        Effect.gen(function* () {
-          const process = yield* startWorkerProcess({
-            number: index + 1,
-            command: opts.command,
-            init: opts.init,
-            log: opts.log,
-          });
-          for (let t = takeNext(); t !== undefined; t = takeNext()) {
-            yield* out.offer(yield* process.run(t, opts.onEpoch));
-          }
-          yield* process.finish;
-        }).pipe(Effect.scoped);
-      const count = Math.max(1, Math.min(opts.count, trials.length));
-      yield* Effect.forEach(Array.from({ length: count }, (_, i) => i), worker, {
-        concurrency: "unbounded",
-        discard: true,
-      }).pipe(
-        Effect.matchCauseEffect({ onFailure: (cause) => out.failCause(cause), onSuccess: () => out.end }),
-        Effect.forkScoped,
-      );
-      return Mailbox.toStream(out);
-    })),
+  run: (trials) => workerPool(opts, trials, (process, t: Trial) => process.run(t, opts.onEpoch)),
 });
 
 /** Below this many trials `--concurrency auto` runs in one process (workers' start-up would not pay off). */

@@ -21,6 +21,52 @@ export const TrialSpecSchema = Schema.Struct({
   lr: Schema.Number,
 });
 
+/** A number that may be NaN or ±∞ (JSON null). */
+const FiniteOrNull = Schema.transform(Schema.NullOr(Schema.Number), Schema.Number, {
+  strict: true,
+  decode: (x) => x ?? NaN,
+  encode: (x) => (Number.isFinite(x) ? x : null),
+});
+
+/**
+ * One rung of a trial (the advisor's successive halving, core/advise/): continue from
+ * the checkpoint file `from` (absent: from the pre-trained weights) until `stopAfter`
+ * epochs are done (absent: to the end), and write the paused checkpoint to `to`.
+ */
+export const RungRequestSchema = Schema.Struct({
+  trial: TrialSpecSchema,
+  stopAfter: Schema.optional(Schema.Int.pipe(Schema.positive())),
+  from: Schema.optional(Schema.String),
+  to: Schema.String,
+});
+
+/** One rung of a trial. */
+export type RungRequest = typeof RungRequestSchema.Type;
+
+/** What a rung did: where the trial stands, its validation curve, the compute it spent. */
+export const RungReportSchema = Schema.Struct({
+  key: Schema.String,
+  /** `paused`: its checkpoint is in the request's `to`; `finished`: it ran to its last epoch. */
+  status: Schema.Literal("paused", "finished", "failed"),
+  /** Epochs done. */
+  epochs: Schema.Int,
+  /** Validation score (the ranking metric) after each epoch done; index 0: before training. */
+  curve: Schema.Array(FiniteOrNull),
+  /** The ranking metric (the first evaluator's first value; empty when the trial failed). */
+  metric: Schema.String,
+  /** The best validation score over the epochs done (NaN when the trial failed). */
+  best: FiniteOrNull,
+  bestEpoch: Schema.Int,
+  /** Compute units this rung spent (see ComputeMeter in trial.ts). */
+  compute: Schema.Number,
+  seconds: Schema.Number,
+  /** Why the trial failed (its one-paragraph error). */
+  error: Schema.optional(Schema.String),
+});
+
+/** What a rung did. */
+export type RungReport = typeof RungReportSchema.Type;
+
 /** Where a pipeline comes from: its file (absolute path) and the command line's overrides. */
 export const PipelineSourceSchema = Schema.Struct({
   file: Schema.String,
@@ -53,6 +99,7 @@ export const ToWorkerSchema = Schema.Union(
     backend: Schema.optional(Schema.Literal(...backendChoices)),
   }),
   Schema.Struct({ type: Schema.Literal("trial"), trial: TrialSpecSchema }),
+  Schema.Struct({ type: Schema.Literal("rung"), rung: RungRequestSchema }),
 );
 
 /** Parent → worker. */
@@ -65,13 +112,10 @@ export const FromWorkerSchema = Schema.Union(
     key: Schema.String,
     epoch: Schema.Int,
     epochs: Schema.Int,
-    loss: Schema.transform(Schema.NullOr(Schema.Number), Schema.Number, {
-      strict: true,
-      decode: (x) => x ?? NaN,
-      encode: (x) => (Number.isFinite(x) ? x : null),
-    }),
+    loss: FiniteOrNull,
   }),
   Schema.Struct({ type: Schema.Literal("outcome"), outcome: OutcomeLineSchema }),
+  Schema.Struct({ type: Schema.Literal("rung-report"), report: RungReportSchema }),
   /** The worker cannot serve this pipeline (its one-paragraph error); it exits after sending this. */
   Schema.Struct({ type: Schema.Literal("error"), tag: Schema.String, message: Schema.String }),
 );

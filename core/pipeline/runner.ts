@@ -55,6 +55,15 @@ export interface TrialRunner {
   readonly pretrain: (shiftIndex: number) => Effect.Effect<Pretrained, UserError, FileSystem.FileSystem | Path.Path>;
   /** Run a trial: its outcome line (a result line, or a failed line). */
   readonly run: (trial: Trial) => Effect.Effect<TrialOutcome, UserError, FileSystem.FileSystem | Path.Path>;
+  /**
+   * Run `f` on the pre-trained model (its weights restored) and the target splits of
+   * `trial`'s shift, seed and size, before anything trains (the advisor's zero-cost
+   * signals). A plugin that throws in `f` is a PluginError.
+   */
+  readonly atStart: <A>(
+    trial: Trial,
+    f: (ctx: { readonly model: Model; readonly splits: TargetSplits }) => A,
+  ) => Effect.Effect<A, UserError, FileSystem.FileSystem | Path.Path>;
   /** Run a rung of a trial: its outcome line when it finished, or a checkpoint when the rung stopped early. */
   readonly runRung: (
     trial: Trial,
@@ -301,6 +310,12 @@ export const makeTrialRunner = (
           return (yield* shiftContext(s)).pre;
         }),
       runRung,
+      atStart: (t, f) =>
+        Effect.gen(function* () {
+          const { sh, sc } = yield* seedContext(t);
+          restore(sh.model, sh.pre.weights);
+          return yield* catchPluginFailures(Effect.sync(() => f({ model: sh.model, splits: sc.splits })));
+        }),
       run: (t) =>
         runRung(t, {}).pipe(
           Effect.flatMap((o) =>

@@ -15,7 +15,7 @@ import type { PrefixCache } from "../prefix_cache.ts";
 import type { EvaluatorImpl } from "../plugin.ts";
 import { rngFor } from "../random.ts";
 import { predict, train, type TrainState } from "../train.ts";
-import { gradientStats } from "../gradstats.ts";
+import { gradientStats, gradientStatsUnits } from "../gradstats.ts";
 import { type PluginError, RunDirectoryError, type TrainingError } from "../errors.ts";
 import { contentHash } from "../hash.ts";
 import { writeFileAtomic } from "../store.ts";
@@ -76,11 +76,27 @@ export type TrialStep =
   | { readonly _tag: "Finished"; readonly line: ResultLine }
   | { readonly _tag: "Paused"; readonly checkpoint: TrialCheckpoint };
 
+/**
+ * Counts the compute a trial spends, in examples through the network: a training
+ * example (forward and backward, gradient statistics included) counts 1, an evaluated
+ * example (forward only) 1/3. The advisor (core/advise/) keeps its budget with it.
+ */
+export interface ComputeMeter {
+  units: number;
+}
+
+/** Compute units of evaluating `count` examples (forward only). */
+export const evaluationUnits = (count: number): number => count / 3;
+
 /** How much of a trial to run: from a checkpoint, and / or until some epochs are done. */
 export interface Rung {
   readonly from?: TrialCheckpoint;
   /** Stop once this many epochs are done (fewer than the pipeline's `finetune.epochs`). */
   readonly stopAfter?: number;
+  /** Add the compute this rung spends here. */
+  readonly meter?: ComputeMeter;
+  /** A trial that finishes in this rung is not scored on test (its line's `test` is empty): the advisor never looks. */
+  readonly skipTest?: boolean;
 }
 
 /** Evaluate the model on a split with every evaluator; metrics merged in order. */
@@ -157,14 +173,24 @@ export const runTrial = (
           epoch,
           epochs,
           trainLosses,
-          gradientStats: (request) =>
-            gradientStats(model, splits.train, {
+          gradientStats: (request) => {
+            if (rung.meter) rung.meter.units += gradientStatsUnits(request, batchSize, splits.train.count);
+            return gradientStats(model, splits.train, {
               ...request,
               batchSize,
               rng: rngFor(p.settings.seed, ["gradient-stats", id, trial.seed, trial.key, epoch]),
-            }),
+            });
+          },
         });
-        for (const [name, x] of m) if (x > 0) touched.add(name);
+        let trains = false;
+        for (const [name, x] of m) {
+          if (x > 0) {
+            touched.add(name);
+            trains = true;
+          }
+        }
+        // an epoch that trains something passes every training example forward and backward once
+        if (trains && rung.meter) rung.meter.units += splits.train.count;
         return m;
       },
       ...(cache ? { prefixCache: cache } : {}),
@@ -176,6 +202,7 @@ export const runTrial = (
       onEpoch: (epoch, loss) =>
         Effect.sync(() => {
           const val = evaluate(model, splits.val, made.evaluators, cachedFrom());
+          if (rung.meter) rung.meter.units += evaluationUnits(splits.val.count);
           curve.push(val[metric]);
           // epoch 0 is a candidate only for selections that train nothing
           if (best.epoch === 0 || val[metric] > best.val[metric]) {
@@ -207,7 +234,9 @@ export const runTrial = (
     }
     // the test split is scored once, with the weights of the epoch chosen on validation
     restore(model, bestWeights);
-    const test = trainedNames.size === 0 ? start.test : evaluate(model, splits.test, made.evaluators, cachedFrom());
+    const scored = trainedNames.size > 0 && !rung.skipTest;
+    const test = rung.skipTest ? {} : scored ? evaluate(model, splits.test, made.evaluators, cachedFrom()) : start.test;
+    if (scored && rung.meter) rung.meter.units += evaluationUnits(splits.test.count);
     if (ctx.saveDir) {
       const file = `${ctx.saveDir}/${trial.key}.weights`;
       yield* writeFileAtomic(file, encodeSnapshot(bestWeights)).pipe(

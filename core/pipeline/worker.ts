@@ -1,7 +1,8 @@
 /**
  * The worker side of the local-processes launcher (`scalpel worker --stdio`): read an
  * `init` message and then one trial spec at a time from stdin, run each through the
- * same TrialRunner as an in-process run, and answer with its outcome line on stdout.
+ * same TrialRunner as an in-process run, and answer with its outcome line on stdout
+ * (or, for a rung of the advisor's, with its rung report; rung.ts).
  * The worker never pre-trains (its parent did) and never writes results.jsonl (its
  * parent does). When stdin closes — no more trials, or the parent died — it exits.
  * An error that stops it (the pipeline cannot be loaded here, the dataset differs
@@ -17,6 +18,8 @@ import { loadPipeline, refJson } from "./load.ts";
 import { makePlugins } from "./make.ts";
 import { prepare } from "./prepare.ts";
 import { makeTrialRunner } from "./runner.ts";
+import { runRungToFiles } from "./rung.ts";
+import type { TrialSpec } from "./worker_process.ts";
 import { encodeMessage, FromWorkerSchema, MESSAGE_PREFIX, type ToWorker, ToWorkerSchema } from "./protocol.ts";
 
 const encoder = new TextEncoder();
@@ -87,23 +90,32 @@ export const serveTrials = (
           ...(init.saveDir ? { saveDir: init.saveDir } : {}),
           onEpoch: (e) => send({ type: "epoch", key: current, epoch: e.epoch, epochs: e.epochs, loss: e.loss }),
         });
-        while (true) {
-          const m: ToWorker = yield* next;
-          if (m.type !== "trial") continue;
-          const trial = byKey.get(m.trial.key);
+        const trialOf = (spec: TrialSpec) => {
+          const trial = byKey.get(spec.key);
           if (
-            !trial || trial.shiftIndex !== m.trial.shiftIndex || trial.selectionIndex !== m.trial.selectionIndex ||
-            trial.seed !== m.trial.seed || trial.lr !== m.trial.lr || trial.trainSize !== m.trial.trainSize
+            !trial || trial.shiftIndex !== spec.shiftIndex || trial.selectionIndex !== spec.selectionIndex ||
+            trial.seed !== spec.seed || trial.lr !== spec.lr || trial.trainSize !== spec.trainSize
           ) {
-            return yield* new PipelineFileError({
-              file: p.file,
-              detail:
-                `  trial ${m.trial.key} is not one of this pipeline's trials: the file changed after the run started`,
-            });
+            return Effect.fail(
+              new PipelineFileError({
+                file: p.file,
+                detail:
+                  `  trial ${spec.key} is not one of this pipeline's trials: the file changed after the run started`,
+              }),
+            );
           }
           current = trial.key;
-          const outcome = yield* runner.run(trial);
-          yield* send({ type: "outcome", outcome });
+          return Effect.succeed(trial);
+        };
+        while (true) {
+          const m: ToWorker = yield* next;
+          if (m.type === "trial") {
+            const outcome = yield* runner.run(yield* trialOf(m.trial));
+            yield* send({ type: "outcome", outcome });
+          } else if (m.type === "rung") {
+            const report = yield* runRungToFiles(runner, yield* trialOf(m.rung.trial), m.rung);
+            yield* send({ type: "rung-report", report });
+          }
         }
       }).pipe(Effect.scoped),
     );

@@ -17,6 +17,8 @@ import {
   type FromWorker,
   FromWorkerSchema,
   MESSAGE_PREFIX,
+  type RungReport,
+  type RungRequest,
   type ToWorker,
   ToWorkerSchema,
 } from "./protocol.ts";
@@ -38,6 +40,8 @@ export interface WorkerProcess {
   readonly pid: number;
   /** Run one trial on it (one at a time); fails with a WorkerError when the process stops or misbehaves. */
   readonly run: (trial: TrialSpec, onEpoch?: EpochReport) => Effect.Effect<TrialOutcome, WorkerError>;
+  /** Run one rung of a trial on it (checkpoints through files; see rung.ts). */
+  readonly rung: (request: RungRequest, onEpoch?: EpochReport) => Effect.Effect<RungReport, WorkerError>;
   /** Tell it there are no more trials (its stdin closes) and wait for a clean exit. */
   readonly finish: Effect.Effect<void, WorkerError>;
 }
@@ -110,32 +114,47 @@ export const startWorkerProcess = (
         return yield* fail(`stopped (${code}) ${doing}${said ? `; it said: ${said}` : ""}`);
       });
     yield* stdin.offer(encodeMessage(ToWorkerSchema, opts.init) + "\n");
-    const run = (trial: TrialSpec, onEpoch?: EpochReport) =>
+    /** Send `message` and wait for the answer `answer` picks out (undefined: not it, keep waiting). */
+    const exchange = <A>(
+      message: ToWorker,
+      key: string,
+      onEpoch: EpochReport | undefined,
+      answer: (m: Extract<FromWorker, { type: "outcome" | "rung-report" }>) => A | undefined,
+    ) =>
       Effect.gen(function* () {
-        yield* stdin.offer(encodeMessage(ToWorkerSchema, { type: "trial", trial }) + "\n");
+        yield* stdin.offer(encodeMessage(ToWorkerSchema, message) + "\n");
         while (true) {
           const m = yield* messages.take;
-          if (m.type === "eof") return yield* stopped(`while running trial ${trial.key}`);
+          if (m.type === "eof") return yield* stopped(`while running trial ${key}`);
           if (m.type === "bad") return yield* fail(`sent a message scalpel cannot read: ${m.text}`);
           if (m.type === "error") {
             reported = { tag: m.tag, message: m.message };
             continue;
           }
           if (m.type === "epoch") {
-            if (onEpoch && m.key === trial.key) yield* onEpoch(m.key, m.epoch, m.epochs, m.loss);
+            if (onEpoch && m.key === key) yield* onEpoch(m.key, m.epoch, m.epochs, m.loss);
             continue;
           }
-          if (m.outcome.key !== trial.key) {
-            return yield* fail(`answered trial ${trial.key} with the outcome of trial ${m.outcome.key}`);
-          }
-          return m.outcome;
+          const got = m.type === "outcome" ? m.outcome.key : m.report.key;
+          const a = got === key ? answer(m) : undefined;
+          if (a === undefined) return yield* fail(`answered trial ${key} with ${m.type} of trial ${got}`);
+          return a;
         }
       });
+    const run = (trial: TrialSpec, onEpoch?: EpochReport) =>
+      exchange({ type: "trial", trial }, trial.key, onEpoch, (m) => (m.type === "outcome" ? m.outcome : undefined));
+    const rung = (request: RungRequest, onEpoch?: EpochReport) =>
+      exchange(
+        { type: "rung", rung: request },
+        request.trial.key,
+        onEpoch,
+        (m) => (m.type === "rung-report" ? m.report : undefined),
+      );
     const finish = Effect.gen(function* () {
       // no more trials: closing its stdin tells the worker to exit
       yield* Queue.shutdown(stdin);
       const code = yield* process.exitCode.pipe(Effect.orElseSucceed(() => -1));
       if (code !== 0) return yield* stopped("after its last trial");
     });
-    return { pid: process.pid, run, finish };
+    return { pid: process.pid, run, rung, finish };
   });
