@@ -16,6 +16,8 @@ import { type Signal, SIGNALS } from "../core/advise/signals.ts";
 import { renderAdvice } from "../core/advise/output.ts";
 import { DEFAULT_CACHE_DIR, stdioWorkerCommand } from "./base.ts";
 import { backendOption, countOption, overridesOf, seedOption } from "./run.ts";
+import { ensureQueueNetwork, queueAddressOf } from "./queue_net.ts";
+import { checkReachable } from "../core/queue/connection.ts";
 
 const oneOf = <A extends string>(flag: string, text: string, choices: ReadonlyArray<A>) => {
   const found = choices.find((c) => c === text);
@@ -76,6 +78,13 @@ export const advise = Command.make("advise", {
     Options.withDescription("threads of the wasm backend in this process, or `auto`"),
     Options.withDefault("auto"),
   ),
+  queue: Options.text("queue").pipe(
+    Options.withDescription(
+      "run the rungs on the workers of this queue (redis://[user:password@]host:port, rediss://…, or env:NAME); " +
+        "this process pre-trains, plans, enqueues each rung and writes the advice directory",
+    ),
+    Options.optional,
+  ),
 }, (a) =>
   Effect.gen(function* () {
     const path = yield* Path.Path;
@@ -114,6 +123,17 @@ export const advise = Command.make("advise", {
       });
     }
     const outDir = Option.getOrElse(a.out, () => path.join("runs", pipeline.settings.name, `advise-${strategy}`));
+    const queue = Option.isSome(a.queue) ? yield* queueAddressOf(a.queue.value) : undefined;
+    if (queue && Option.isSome(a.queue)) {
+      const code = yield* ensureQueueNetwork(
+        queue,
+        a.queue.value,
+        [path.resolve(outDir), path.resolve(a.cache)],
+        Option.isNone(a.out) ? ["--out", outDir] : [],
+      );
+      if (Option.isSome(code)) return yield* Effect.sync(() => Deno.exit(code.value));
+      yield* checkReachable(queue); // before anything is created or trained
+    }
     const progress = makeProgress({ quiet: a.quiet, terminal: Deno.stderr.isTerminal() });
     const backend = TensorBackendLive(pipeline.settings.backend, {
       threads,
@@ -127,6 +147,7 @@ export const advise = Command.make("advise", {
       budget,
       signal,
       seedIndex: Number(a.seedIndex),
+      ...(queue ? { queue } : {}),
       log: progress.log,
       epoch: progress.epoch,
       workers: {

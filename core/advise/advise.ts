@@ -43,6 +43,11 @@ import { trainSizes, type Trial } from "../pipeline/expand.ts";
 import { shiftId } from "../pipeline/trial.ts";
 import { runRungToFiles } from "../pipeline/rung.ts";
 import { startWorkerPool, type WorkerCommand } from "../pipeline/local_workers.ts";
+import { bundleInputOf } from "../pipeline/run.ts";
+import type { QueueAddress } from "../queue/address.ts";
+import { checkTravellingModules } from "../queue/bundle.ts";
+import { openQueueSession, type QueueSession } from "../queue/coordinator.ts";
+import { rungJobKey, RungResultSchema } from "../queue/jobs.ts";
 import { type PipelineSource, type RungReport, RungReportSchema, type RungRequest } from "../pipeline/protocol.ts";
 import type { EpochProgress } from "../progress.ts";
 import { type CellSizes, epochCosts, startUnits, sweepUnits } from "./compute.ts";
@@ -82,6 +87,8 @@ export interface AdviseOptions {
   readonly seedIndex: number;
   readonly log: (line: string) => Effect.Effect<void>;
   readonly epoch?: (info: EpochProgress) => Effect.Effect<void>;
+  /** Run the rungs on the workers of this queue (`--queue`) instead of locally. */
+  readonly queue?: QueueAddress;
   /** Run the rungs in this many local worker processes (1: in this process). */
   readonly workers?: {
     readonly count: number;
@@ -185,6 +192,59 @@ const openAdviceDirectory = (dir: string, manifest: typeof ManifestSchema.Type) 
     }),
   );
 
+/**
+ * Rungs on the workers of a queue: each rung's starting checkpoint is stored in Redis
+ * under the run, the worker stores the checkpoint it writes, and it is written back to
+ * the rung's `to` file here (so a resume, on a queue or not, finds it on disk).
+ */
+const queuedRungs = (session: QueueSession, reqs: ReadonlyArray<RungRequest>) =>
+  Stream.unwrap(Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem;
+    const items = yield* Effect.forEach(reqs, (r) =>
+      r.from === undefined ? Effect.succeed({ r, from: undefined as string | undefined }) : fs.readFile(r.from).pipe(
+        Effect.mapError(dirError(r.from, "reading a rung checkpoint")),
+        Effect.flatMap((bytes) =>
+          session.storeCheckpoint(bytes)
+        ),
+        Effect.map((from) => ({ r, from })),
+      ));
+    return session.run({
+      what: "rungs",
+      items,
+      keyOf: ({ r }) => rungJobKey(r.trial.key, r.stopAfter ?? 0),
+      dataOf: ({ r, from }) => ({
+        run: session.runId,
+        trial: r.trial,
+        rung: { stopAfter: r.stopAfter ?? 0, ...(from === undefined ? {} : { from }) },
+      }),
+      resultOf: ({ r }, value) =>
+        Effect.gen(function* () {
+          const decoded = Schema.decodeUnknownEither(RungResultSchema)(value);
+          if (Either.isLeft(decoded) || decoded.right.report.key !== r.trial.key) return undefined;
+          const { report, checkpoint } = decoded.right;
+          if (report.status === "paused") {
+            const bytes = checkpoint === undefined ? undefined : yield* session.fetchCheckpoint(checkpoint);
+            if (bytes === undefined) return undefined;
+            const written = yield* writeFileAtomic(r.to, bytes).pipe(Effect.either);
+            if (Either.isLeft(written)) return undefined;
+          }
+          return report;
+        }).pipe(Effect.provideService(FileSystem.FileSystem, fs)),
+      givenUp: ({ r }, message) => ({
+        key: r.trial.key,
+        status: "failed" as const,
+        metric: "",
+        epochs: 0,
+        curve: [],
+        best: NaN,
+        bestEpoch: 0,
+        compute: 0,
+        seconds: 0,
+        error: message,
+      }),
+    });
+  }));
+
 const mean = (xs: ReadonlyArray<number>) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
 /** Advise on every cell of `p`; writes the advice directory and returns the advice. */
@@ -200,6 +260,10 @@ export const advise = (
     const backend = yield* TensorBackend;
     const path = yield* Path.Path;
     const prepared = yield* preparePipeline(p);
+    if (opts.queue) {
+      const dir = path.dirname(path.resolve(p.file));
+      yield* checkTravellingModules(p.file, p.settings.plugins.map((m) => path.resolve(dir, m)));
+    }
     yield* inspectCacheDir(opts.cacheDir);
     const S = p.settings.seeds;
     if (opts.seedIndex >= S) {
@@ -315,7 +379,8 @@ export const advise = (
       log: opts.log,
       onMiss: "train",
     });
-    for (const s of new Set(cells.map((c) => c.shiftIndex))) yield* runner.pretrain(s);
+    const models = new Set<string>();
+    for (const s of new Set(cells.map((c) => c.shiftIndex))) models.add((yield* runner.pretrain(s)).key);
 
     // where the rungs run: one pool of worker processes for every rung, or this process
     let progress = { done: 0, total: 0 };
@@ -327,23 +392,33 @@ export const advise = (
     const byKey = new Map(prepared.trials.map((t) => [t.key, t]));
     const count = opts.workers?.count ?? 1;
     const platform = yield* Effect.context<FileSystem.FileSystem | Path.Path>();
-    const runRungs: (reqs: ReadonlyArray<RungRequest>) => Stream.Stream<RungReport, UserError> =
-      opts.workers && count > 1
-        ? yield* Effect.map(
-          startWorkerPool({
-            count,
-            command: opts.workers.command,
-            init: { type: "init", pipeline: opts.workers.source, cacheDir: path.resolve(opts.cacheDir) },
-            log: opts.log,
-          }),
-          (pool) => (reqs: ReadonlyArray<RungRequest>) => pool.run(reqs, (proc, r) => proc.rung(r, onEpoch)),
-        )
-        : (reqs) =>
-          Stream.fromIterable(reqs).pipe(
-            Stream.mapEffect((r) => runRungToFiles(runner, byKey.get(r.trial.key)!, r)),
-            Stream.provideContext(platform),
-          );
-    if (count > 1) yield* opts.log(`running rungs on ${count} worker processes`);
+    const session = opts.queue
+      ? yield* openQueueSession({
+        address: opts.queue,
+        bundle: yield* bundleInputOf(prepared, opts, manifest, backend.name, models, prepared.trials.length),
+        recorded: dir.records.length,
+        log: opts.log,
+        onEpoch: (key, epoch, epochs, loss) => onEpoch(key.replace(/-e\d+$/, ""), epoch, epochs, loss),
+      })
+      : undefined;
+    const runRungs: (reqs: ReadonlyArray<RungRequest>) => Stream.Stream<RungReport, UserError> = session
+      ? (reqs) => queuedRungs(session, reqs).pipe(Stream.provideContext(platform))
+      : opts.workers && count > 1
+      ? yield* Effect.map(
+        startWorkerPool({
+          count,
+          command: opts.workers.command,
+          init: { type: "init", pipeline: opts.workers.source, cacheDir: path.resolve(opts.cacheDir) },
+          log: opts.log,
+        }),
+        (pool) => (reqs: ReadonlyArray<RungRequest>) => pool.run(reqs, (proc, r) => proc.rung(r, onEpoch)),
+      )
+      : (reqs) =>
+        Stream.fromIterable(reqs).pipe(
+          Stream.mapEffect((r) => runRungToFiles(runner, byKey.get(r.trial.key)!, r)),
+          Stream.provideContext(platform),
+        );
+    if (!session && count > 1) yield* opts.log(`running rungs on ${count} worker processes`);
 
     /**
      * Run rungs of `candidates` on `seeds`, to the given epoch targets, keeping `keep[k]`
@@ -587,5 +662,6 @@ export const advise = (
     }
     // the checkpoints served their purpose once the advice is written (a rerun reads rungs.jsonl only)
     yield* fs.remove(path.join(opts.outDir, ADVICE_FILES.checkpoints), { recursive: true }).pipe(Effect.ignore);
+    if (session) yield* session.clear;
     return advice;
   }).pipe(Effect.scoped);

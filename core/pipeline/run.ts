@@ -29,7 +29,7 @@ import { gridWarning } from "./estimate.ts";
 import { exportSplits } from "./export_splits.ts";
 import type { QueueAddress } from "../queue/address.ts";
 import { queueLauncher } from "../queue/coordinator.ts";
-import { checkTravellingModules } from "../queue/bundle.ts";
+import { type BundleInput, checkTravellingModules } from "../queue/bundle.ts";
 import { runIdOf } from "../queue/keys.ts";
 import { failedLineOf } from "./runner.ts";
 
@@ -90,6 +90,48 @@ const manifestOf = (
 
 const fmt = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? "?" : x.toFixed(4));
 
+/**
+ * The bundle of a run (or an advisor's run) in `outDir`: its pipeline (charts left out: workers draw none), dataset
+ * hash, backend, the pre-trained models in the cache, and its plugin modules.
+ */
+export const bundleInputOf = (
+  prepared: Prepared,
+  where: { readonly outDir: string; readonly cacheDir: string },
+  manifest: unknown,
+  backendName: BackendName,
+  models: ReadonlySet<string>,
+  trials: number,
+) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem;
+    const path = yield* Path.Path;
+    const host = Deno.hostname();
+    const directory = path.resolve(where.outDir);
+    const cached: string[] = [];
+    for (const key of models) {
+      // a model loaded from its own weights file (no pre-training) is not in the cache: workers load it themselves
+      if (yield* fs.exists(path.join(where.cacheDir, `${key}.json`)).pipe(Effect.orElseSucceed(() => false))) {
+        cached.push(key);
+      }
+    }
+    const pipelineDir = path.dirname(path.resolve(prepared.p.file));
+    // workers draw no charts (and could not read the chart files the pipeline file names)
+    const { report: _charts, ...pipeline } = resolvedJson(prepared.p);
+    return {
+      runId: runIdOf(host, directory, manifest),
+      name: prepared.p.settings.name,
+      host,
+      directory,
+      trials,
+      pipeline,
+      dataHash: prepared.dataHash,
+      backend: backendName,
+      modules: prepared.p.settings.plugins.map((m) => path.resolve(pipelineDir, m)),
+      cacheDir: where.cacheDir,
+      models: cached,
+    } satisfies BundleInput;
+  });
+
 /** The queue launcher of a run: its bundle (pipeline, dataset hash, pre-trained models in the cache, plugin modules). */
 const queued = (
   prepared: Prepared,
@@ -101,42 +143,18 @@ const queued = (
   recorded: number,
   onEpoch: (key: string, epoch: number, epochs: number, loss: number) => Effect.Effect<void>,
 ) =>
-  Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem;
-    const path = yield* Path.Path;
-    const host = Deno.hostname();
-    const directory = path.resolve(opts.outDir);
-    const cached: string[] = [];
-    for (const key of models) {
-      // a model loaded from its own weights file (no pre-training) is not in the cache: workers load it themselves
-      if (yield* fs.exists(path.join(opts.cacheDir, `${key}.json`)).pipe(Effect.orElseSucceed(() => false))) {
-        cached.push(key);
-      }
-    }
-    const pipelineDir = path.dirname(path.resolve(prepared.p.file));
-    // workers draw no charts (and could not read the chart files the pipeline file names)
-    const { report: _charts, ...pipeline } = resolvedJson(prepared.p);
-    return queueLauncher({
-      address,
-      bundle: {
-        runId: runIdOf(host, directory, manifest),
-        name: prepared.p.settings.name,
-        host,
-        directory,
-        trials: prepared.trials.length,
-        pipeline,
-        dataHash: prepared.dataHash,
-        backend: backendName,
-        modules: prepared.p.settings.plugins.map((m) => path.resolve(pipelineDir, m)),
-        cacheDir: opts.cacheDir,
-        models: cached,
-      },
-      recorded,
-      failedLine: (t, message) => failedLineOf(prepared, t, { tag: "WorkerError", message }, 0),
-      log: opts.log,
-      onEpoch,
-    });
-  });
+  Effect.map(
+    bundleInputOf(prepared, opts, manifest, backendName, models, prepared.trials.length),
+    (bundle) =>
+      queueLauncher({
+        address,
+        bundle,
+        recorded,
+        failedLine: (t, message) => failedLineOf(prepared, t, { tag: "WorkerError", message }, 0),
+        log: opts.log,
+        onEpoch,
+      }),
+  );
 
 /** Run the pipeline: writes the run directory and returns the summary; see the module doc. */
 export const runPipeline = (

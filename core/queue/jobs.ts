@@ -5,15 +5,34 @@
  * @module
  */
 import { Either, Schema } from "effect";
-import { TrialSpecSchema } from "../pipeline/protocol.ts";
+import { RungReportSchema, TrialSpecSchema } from "../pipeline/protocol.ts";
 import type { Trial } from "../pipeline/expand.ts";
 import { jobIdOf } from "./keys.ts";
 
-/** A job's data. */
-export const JobDataSchema = Schema.Struct({ run: Schema.String, trial: TrialSpecSchema });
+/**
+ * A job's data: a whole trial, or with `rung` one rung of it (the advisor's): continue
+ * from the checkpoint stored under the run with SHA-256 `from` (absent: from the
+ * pre-trained weights) until `stopAfter` epochs are done.
+ */
+export const JobDataSchema = Schema.Struct({
+  run: Schema.String,
+  trial: TrialSpecSchema,
+  rung: Schema.optional(
+    Schema.Struct({ stopAfter: Schema.Int.pipe(Schema.positive()), from: Schema.optional(Schema.String) }),
+  ),
+});
 
 /** A job's data. */
 export type JobData = typeof JobDataSchema.Type;
+
+/** What a rung job returns: the rung's report, and the SHA-256 of the checkpoint it stored (when it paused). */
+export const RungResultSchema = Schema.Struct({ report: RungReportSchema, checkpoint: Schema.optional(Schema.String) });
+
+/** What a rung job returns. */
+export type RungResult = typeof RungResultSchema.Type;
+
+/** The key of the job of a rung within its run: the trial's key and the epoch the rung stops at. */
+export const rungJobKey = (trialKey: string, stopAfter: number): string => `${trialKey}-e${stopAfter}`;
 
 /** Attempts of a job whose worker process crashed (a trial's own failure is a failed line, never retried). */
 export const ATTEMPTS = 3;
@@ -37,9 +56,9 @@ export const jobDataOf = (runId: string, t: Trial): JobData => ({
   },
 });
 
-/** The options of trial `t`'s job. */
-export const jobOptionsOf = (runId: string, t: Trial) => ({
-  jobId: jobIdOf(runId, t.key),
+/** The options of the job of item `key` (a trial key, or a rung's key) of run `runId`. */
+export const jobOptionsOf = (runId: string, key: string) => ({
+  jobId: jobIdOf(runId, key),
   attempts: ATTEMPTS,
   backoff: { type: "fixed" as const, delay: 1000 },
   removeOnComplete: false,

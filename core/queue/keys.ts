@@ -22,6 +22,9 @@ export const bundleKey = (runId: string): string => `${PREFIX}:run:${runId}`;
 /** How many of run `runId`'s trials its coordinator has recorded (for `queue status`). */
 export const recordedKey = (runId: string): string => `${PREFIX}:run:${runId}:recorded`;
 
+/** The rung checkpoints of run `runId` (an advisor's), a hash from their SHA-256 to their bytes. */
+export const checkpointsKey = (runId: string): string => `${PREFIX}:run:${runId}:checkpoints`;
+
 /** A blob by the SHA-256 of its bytes. */
 export const blobKey = (sha: string): string => `${PREFIX}:blob:${sha}`;
 

@@ -1,6 +1,7 @@
 /**
  * The queue worker (`scalpel worker --queue URL`): serves trials of any run on the
- * queue until it is stopped. Each trial runs in a local worker process
+ * queue until it is stopped (and rungs of an advisor's run: a trial continued from a
+ * checkpoint stored in Redis, its new checkpoint stored back). Each trial runs in a local worker process
  * (worker_process.ts, the same code path as `run --concurrency`), so this process's
  * event loop stays free and BullMQ renews the trial's lock however long the trial
  * computes; a worker killed mid-trial stops renewing, and BullMQ gives the trial to
@@ -13,14 +14,27 @@ import { Effect, Either, Exit, Runtime, Schema, Scope } from "effect";
 import type { CommandExecutor } from "@effect/platform";
 import { FileSystem, Path } from "@effect/platform";
 import { type Job, UnrecoverableError, Worker } from "bullmq";
-import type { QueueError } from "../errors.ts";
+import { type QueueError, WorkerError } from "../errors.ts";
 import { encodeOutcome, isFailed } from "../results.ts";
-import { startWorkerProcess, type WorkerCommand, type WorkerProcess } from "../pipeline/worker_process.ts";
+import {
+  type EpochReport,
+  startWorkerProcess,
+  type WorkerCommand,
+  type WorkerProcess,
+} from "../pipeline/worker_process.ts";
 import type { QueueAddress } from "./address.ts";
 import { checkReachable, closeWithin, connection } from "./connection.ts";
-import { BlobMissing, type Bundle, materialiseBundle, readBundle } from "./bundle.ts";
-import { encodeRefusal, JobDataSchema, MAX_STALLS } from "./jobs.ts";
-import { TRIALS_QUEUE, WORKER_KEY_PREFIX } from "./keys.ts";
+import { BlobMissing, type Bundle, materialiseBundle, readBundle, sha256 } from "./bundle.ts";
+import {
+  encodeRefusal,
+  type JobData,
+  JobDataSchema,
+  MAX_STALLS,
+  rungJobKey,
+  type RungResult,
+  RungResultSchema,
+} from "./jobs.ts";
+import { checkpointsKey, TRIALS_QUEUE, WORKER_KEY_PREFIX } from "./keys.ts";
 
 /** Settings of a queue worker. */
 export interface ServeOptions {
@@ -158,15 +172,28 @@ export const serveQueue = (
           Effect.mapError((e) => new Error(e.describe())),
         );
         const t0 = performance.now();
-        const outcome = yield* child.process.run(
-          trial,
-          (_key, epoch, epochs, loss) =>
-            Effect.promise(() =>
-              job.updateProgress({ epoch, epochs, loss: Number.isFinite(loss) ? loss : null }).catch(() => {})
-            ),
-        ).pipe(
+        const progress = (_key: string, epoch: number, epochs: number, loss: number) =>
+          Effect.promise(() =>
+            job.updateProgress({ epoch, epochs, loss: Number.isFinite(loss) ? loss : null }).catch(() => {})
+          );
+        const failure = (e: WorkerError) =>
+          e.reported ? refuse(e.reported.tag, e.reported.message) : new Error(e.describe());
+        if (data.right.rung) {
+          const result = yield* runRungJob(runId, trial, data.right.rung, child, progress).pipe(
+            Effect.tapError(() => closeChild(child)),
+            Effect.mapError((e) => (e instanceof WorkerError ? failure(e) : e)),
+          );
+          yield* release(child);
+          yield* opts.log(
+            `${bundle.name} rung ${trial.key} to epoch ${data.right.rung.stopAfter}: ${result.report.status} in ${
+              ((performance.now() - t0) / 1000).toFixed(1)
+            } s`,
+          );
+          return Schema.encodeSync(RungResultSchema)(result);
+        }
+        const outcome = yield* child.process.run(trial, progress).pipe(
           Effect.tapError(() => closeChild(child)),
-          Effect.mapError((e) => e.reported ? refuse(e.reported.tag, e.reported.message) : new Error(e.describe())),
+          Effect.mapError(failure),
         );
         yield* release(child);
         const seconds = ((performance.now() - t0) / 1000).toFixed(1);
@@ -175,6 +202,47 @@ export const serveQueue = (
             `${outcome.lr ?? "–"}): ${isFailed(outcome) ? `FAILED (${outcome.error.tag})` : "done"} in ${seconds} s`,
         );
         return encodeOutcome(outcome);
+      });
+
+    /**
+     * One rung of an advisor's run: its starting checkpoint from Redis into a file, the
+     * rung on a local worker process, the checkpoint it wrote back into Redis.
+     */
+    const runRungJob = (
+      runId: string,
+      trial: JobData["trial"],
+      rung: NonNullable<JobData["rung"]>,
+      child: Child,
+      progress: EpochReport,
+    ) =>
+      Effect.gen(function* () {
+        const fs = yield* FileSystem.FileSystem;
+        const dir = path.resolve(opts.workDir, runId, "checkpoints");
+        yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.orDie);
+        const to = path.join(dir, `${rungJobKey(trial.key, rung.stopAfter)}-${Deno.pid}.ckpt`);
+        let from: string | undefined;
+        if (rung.from !== undefined) {
+          const sha = rung.from;
+          const buf = yield* Effect.promise(() => client.hgetBuffer(checkpointsKey(runId), sha));
+          const bytes = buf === null ? undefined : new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+          if (bytes === undefined || sha256(bytes) !== sha) {
+            return yield* Effect.fail(new Error(`checkpoint ${sha.slice(0, 12)} of run ${runId} is not in the queue`));
+          }
+          from = path.join(dir, `${sha}.ckpt`);
+          yield* fs.writeFile(from, bytes).pipe(Effect.orDie);
+        }
+        const report = yield* child.process.rung(
+          { trial, stopAfter: rung.stopAfter, ...(from ? { from } : {}), to },
+          progress,
+        );
+        let checkpoint: string | undefined;
+        if (report.status === "paused") {
+          const bytes = yield* fs.readFile(to).pipe(Effect.orDie);
+          checkpoint = sha256(bytes);
+          yield* Effect.promise(() => client.hset(checkpointsKey(runId), checkpoint!, Buffer.from(bytes)));
+        }
+        for (const f of [from, to]) if (f) yield* fs.remove(f).pipe(Effect.ignore);
+        return { report, ...(checkpoint ? { checkpoint } : {}) } satisfies RungResult;
       });
 
     const worker = yield* Effect.acquireRelease(

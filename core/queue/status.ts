@@ -10,7 +10,16 @@ import { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { type Bundle, readBundle } from "./bundle.ts";
 import { closeWithin } from "./connection.ts";
-import { blobKey, bundleKey, parseJobId, recordedKey, RUNS_KEY, TRIALS_QUEUE, WORKER_KEY_PREFIX } from "./keys.ts";
+import {
+  blobKey,
+  bundleKey,
+  checkpointsKey,
+  parseJobId,
+  recordedKey,
+  RUNS_KEY,
+  TRIALS_QUEUE,
+  WORKER_KEY_PREFIX,
+} from "./keys.ts";
 
 /** Job states a run's trials can be in. */
 const STATES = ["waiting", "prioritized", "delayed", "active", "completed", "failed"] as const;
@@ -123,6 +132,7 @@ export const clearRun = (client: Redis, runId: string): Effect.Effect<Cleared> =
         }
       });
     }
+    yield* Effect.promise(() => client.del(checkpointsKey(runId)));
     const bundle = yield* readBundle(client, runId);
     let blobs = 0;
     if (bundle) {

@@ -38,7 +38,7 @@ Deno.test("advise: picks the clear winner within its budget, reproducibly, and r
   const summary = JSON.parse(await Deno.readTextFile(`${sweep}/summary.json`));
   const lines = new Map((await jsonl(`${sweep}/results.jsonl`)).map((l) => [l.key, l]));
   const advise = (out: string, extra: string[] = [], env: Record<string, string> = {}) =>
-    runCli(["advise", PIPELINE, "--out", out, "--cache", cache, "--quiet", ...extra], [dir], [], env);
+    runCli(["advise", PIPELINE, "--out", out, "--cache", cache, ...extra], [dir], [], env);
 
   await t.step("the sweep: on reversed labels last-layer leads by more than 3 SE of the difference", () => {
     const row = summary.cells.filter((c: { shift: string }) => c.shift === "labels-reversed")

@@ -161,6 +161,53 @@ Deno.test({
 });
 
 Deno.test({
+  name: "queue: `advise --queue` gives the same advice and rung records as a local advise; the run leaves the queue",
+  ignore: skipQueueTests,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dir = await tempDir("queue-advise");
+    const cache = `${dir}/cache/models`;
+    const pipeline = fixture("pipelines/advise.yaml");
+    const advice = async (out: string) => {
+      const a = JSON.parse(await Deno.readTextFile(`${out}/advice.json`));
+      for (const c of a.cells) delete c.seconds;
+      return a;
+    };
+    const records = async (out: string) =>
+      (await readLines(`${out}/rungs.jsonl`)).map((r) =>
+        JSON.stringify({ ...r, report: { ...(r.report as Record<string, unknown>), seconds: 0 } })
+      ).sort();
+    const local = await runCli(
+      ["advise", pipeline, "--out", `${dir}/local`, "--cache", cache, "--concurrency", "1", "--quiet"],
+      [dir],
+    );
+    assert.equal(local.code, 0, local.stderr);
+    const redis = await startRedis();
+    const url = `redis://127.0.0.1:${redis.port}`;
+    try {
+      const workers = [startWorker(url, `${dir}/w1`), startWorker(url, `${dir}/w2`)];
+      const out = `${dir}/queued`;
+      const r = await runCli(["advise", pipeline, "--out", out, "--cache", cache, "--queue", url], [dir]);
+      for (const w of workers) await w.kill("SIGTERM");
+      assert.equal(r.code, 0, r.stderr + workers.map((w) => w.output()).join("\n"));
+      assert.match(r.stderr, /enqueued \d+ rungs on redis:\/\/127\.0\.0\.1/);
+      assert.deepEqual(await advice(out), await advice(`${dir}/local`));
+      assert.deepEqual(await records(out), await records(`${dir}/local`));
+      // rungs continued from a checkpoint that travelled through Redis, on either worker
+      assert.match(workers.map((w) => w.output()).join("\n"), /rung [0-9a-f]{16} to epoch [2-9]: (paused|finished)/);
+      const status = await runCli(["queue", "status", "--queue", url], [dir]);
+      assert.match(status.stdout, /no runs on this queue/);
+      const keys = new Deno.Command("redis-cli", { args: ["-p", String(redis.port), "keys", "scalpel:run:*"] })
+        .outputSync();
+      assert.equal(new TextDecoder().decode(keys.stdout).trim(), "", "no checkpoints left in Redis");
+    } finally {
+      await redis.stop();
+    }
+  },
+});
+
+Deno.test({
   name:
     "queue: a killed worker's trial is run again by another; a CPU-bound trial longer than the lock is not taken away",
   ignore: skipQueueTests,
