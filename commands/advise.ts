@@ -3,21 +3,28 @@
  * a pipeline file, at a fraction of the full sweep's compute (core/advise/advise.ts).
  * @module
  */
-import { Args, Command, Options } from "@effect/cli";
+import { Command, Options } from "@effect/cli";
 import { Path } from "@effect/platform";
 import { Console, Effect, Option } from "effect";
 import { CommandLineError } from "../core/errors.ts";
 import { autoConcurrency, usableCores } from "../core/pipeline/local_workers.ts";
 import { makeProgress } from "../core/progress.ts";
-import { TensorBackendLive } from "../core/backend.ts";
 import { loadPipeline } from "../core/pipeline/load.ts";
 import { ADVICE_FILES, advise as adviseStudy, STRATEGIES, type Strategy } from "../core/advise/advise.ts";
 import { type Signal, SIGNALS } from "../core/advise/signals.ts";
 import { renderAdvice } from "../core/advise/output.ts";
-import { DEFAULT_CACHE_DIR, stdioWorkerCommand } from "./base.ts";
-import { backendOption, countOption, overridesOf, seedOption } from "./run.ts";
-import { ensureQueueNetwork, queueAddressOf } from "./queue_net.ts";
-import { checkReachable } from "../core/queue/connection.ts";
+import { stdioWorkerCommand } from "./base.ts";
+import {
+  backendLayer,
+  backendOption,
+  cacheOption,
+  countOption,
+  overridesOf,
+  pipelineArg,
+  requireRunPermission,
+  seedOption,
+} from "./run.ts";
+import { queueOption } from "./queue_net.ts";
 
 const oneOf = <A extends string>(flag: string, text: string, choices: ReadonlyArray<A>) => {
   const found = choices.find((c) => c === text);
@@ -32,7 +39,7 @@ const oneOf = <A extends string>(flag: string, text: string, choices: ReadonlyAr
 
 /** `scalpel advise FILE`. */
 export const advise = Command.make("advise", {
-  pipeline: Args.text({ name: "pipeline" }).pipe(Args.withDescription("pipeline file (YAML or JSON)")),
+  pipeline: pipelineArg,
   budget: Options.text("budget").pipe(
     Options.withDescription(
       "compute ceiling as a fraction of the full sweep's (examples through the network: a training example " +
@@ -63,10 +70,7 @@ export const advise = Command.make("advise", {
   ),
   seed: seedOption,
   backend: backendOption,
-  cache: Options.text("cache").pipe(
-    Options.withDescription("pre-trained model cache directory"),
-    Options.withDefault(DEFAULT_CACHE_DIR),
-  ),
+  cache: cacheOption,
   quiet: Options.boolean("quiet").pipe(Options.withDescription("print only the advice")),
   concurrency: Options.text("concurrency").pipe(
     Options.withDescription(
@@ -115,31 +119,15 @@ export const advise = Command.make("advise", {
     const workers = concurrency === "auto"
       ? autoConcurrency(pipeline.selections.length * pipeline.settings.finetune.learningRates.length)
       : concurrency;
-    if (workers > 1 && Deno.permissions.querySync({ name: "run" }).state !== "granted") {
-      return yield* new CommandLineError({
-        flag: "--concurrency",
-        detail: "starting worker processes needs the permission to run subprocesses",
-        fix: "Use `deno task scalpel` (it grants --allow-run) or add --allow-run to your `deno run` command.",
-      });
-    }
+    if (concurrency !== "auto") yield* requireRunPermission(workers);
     const outDir = Option.getOrElse(a.out, () => path.join("runs", pipeline.settings.name, `advise-${strategy}`));
-    const queue = Option.isSome(a.queue) ? yield* queueAddressOf(a.queue.value) : undefined;
-    if (queue && Option.isSome(a.queue)) {
-      const code = yield* ensureQueueNetwork(
-        queue,
-        a.queue.value,
-        [path.resolve(outDir), path.resolve(a.cache)],
-        Option.isNone(a.out) ? ["--out", outDir] : [],
-      );
-      if (Option.isSome(code)) return yield* Effect.sync(() => Deno.exit(code.value));
-      yield* checkReachable(queue); // before anything is created or trained
-    }
+    const queue = yield* queueOption(
+      a.queue,
+      [path.resolve(outDir), path.resolve(a.cache)],
+      Option.isNone(a.out) ? ["--out", outDir] : [],
+    );
     const progress = makeProgress({ quiet: a.quiet, terminal: Deno.stderr.isTerminal() });
-    const backend = TensorBackendLive(pipeline.settings.backend, {
-      threads,
-      onFallback: (reason) =>
-        console.error(`warning: the threaded wasm backend did not start (${reason}); running on one thread.`),
-    });
+    const backend = backendLayer(pipeline.settings.backend, threads);
     const advice = yield* adviseStudy(pipeline, {
       outDir,
       cacheDir: a.cache,

@@ -13,6 +13,7 @@
 import { Effect, Option } from "effect";
 import { CommandLineError, QueueError } from "../core/errors.ts";
 import { parseQueueAddress, type QueueAddress } from "../core/queue/address.ts";
+import { checkReachable } from "../core/queue/connection.ts";
 import { CLI_FILE, READ_PERMISSIONS } from "./base.ts";
 
 /** The environment variable that carries the queue's address to the re-started process. */
@@ -99,4 +100,24 @@ export const ensureQueueNetwork = (
       ),
     );
     return Option.some(status.signal ? 128 + (status.signal === "SIGKILL" ? 9 : 15) : status.code);
+  });
+
+/**
+ * The `--queue` option of a command that writes `writable`: its address, after making
+ * sure this process can reach it — a process without network access starts itself
+ * again with exactly that access (`extraArgs` appended) and exits with that process's
+ * code — and that the queue answers. None: no `--queue`.
+ */
+export const queueOption = (
+  raw: Option.Option<string>,
+  writable: ReadonlyArray<string>,
+  extraArgs: ReadonlyArray<string>,
+): Effect.Effect<QueueAddress | undefined, CommandLineError | QueueError> =>
+  Effect.gen(function* () {
+    if (Option.isNone(raw)) return undefined;
+    const queue = yield* queueAddressOf(raw.value);
+    const code = yield* ensureQueueNetwork(queue, raw.value, writable, extraArgs);
+    if (Option.isSome(code)) return yield* Effect.sync(() => Deno.exit(code.value));
+    yield* checkReachable(queue); // before anything is created or trained
+    return queue;
   });

@@ -13,11 +13,16 @@ import { type BackendChoice, backendChoices, TensorBackendLive } from "../core/b
 import { loadPipeline } from "../core/pipeline/load.ts";
 import { runPipeline } from "../core/pipeline/run.ts";
 import { DEFAULT_CACHE_DIR, stdioWorkerCommand } from "./base.ts";
-import { ensureQueueNetwork, queueAddressOf } from "./queue_net.ts";
-import { checkReachable } from "../core/queue/connection.ts";
+import { queueOption } from "./queue_net.ts";
 
 /** The pipeline file argument of `run` and `validate`. */
 export const pipelineArg = Args.text({ name: "pipeline" }).pipe(Args.withDescription("pipeline file (YAML or JSON)"));
+
+/** `--cache`: the pre-trained model cache directory. */
+export const cacheOption = Options.text("cache").pipe(
+  Options.withDescription("pre-trained model cache directory"),
+  Options.withDefault(DEFAULT_CACHE_DIR),
+);
 
 /** `--max-trials`: the largest grid a command accepts. */
 export const maxTrialsOption = Options.text("max-trials").pipe(
@@ -92,6 +97,28 @@ export const countOption = (flag: string, text: string, what: string, auto: () =
       }),
     );
 
+/** Refuse `count` worker processes (more than 1) without the permission to start subprocesses. */
+export const requireRunPermission = (count: number) =>
+  count > 1 && Deno.permissions.querySync({ name: "run" }).state !== "granted"
+    ? Effect.fail(
+      new CommandLineError({
+        flag: "--concurrency",
+        detail: "starting worker processes needs the permission to run subprocesses",
+        fix: "Use `deno task scalpel` (it grants --allow-run) or add --allow-run to your `deno run` command.",
+      }),
+    )
+    : Effect.void;
+
+/** The tensor backend of a command, on `threads` wasm threads (saying so when the threaded build does not start). */
+export const backendLayer = (backend: BackendChoice, threads: number) =>
+  TensorBackendLive(backend, {
+    threads,
+    onFallback: (reason) =>
+      console.error(
+        `warning: the threaded wasm backend did not start (${reason}); running on one thread (--threads 1 skips the attempt).`,
+      ),
+  });
+
 /** `scalpel run FILE`. */
 export const run = Command.make("run", {
   pipeline: pipelineArg,
@@ -103,10 +130,7 @@ export const run = Command.make("run", {
   ),
   seed: seedOption,
   backend: backendOption,
-  cache: Options.text("cache").pipe(
-    Options.withDescription("pre-trained model cache directory"),
-    Options.withDefault(DEFAULT_CACHE_DIR),
-  ),
+  cache: cacheOption,
   quiet: Options.boolean("quiet").pipe(Options.withDescription("print only the summary table")),
   concurrency: Options.text("concurrency").pipe(
     Options.withDescription(
@@ -150,40 +174,22 @@ export const run = Command.make("run", {
     const concurrency = yield* countOption("--concurrency", a.concurrency, "worker", () => "auto");
     const maxTrials = yield* maxTrialsOf(a.maxTrials);
     const pipeline = yield* loadPipeline(a.pipeline, overrides, maxTrials === undefined ? {} : { maxTrials });
-    if (concurrency !== "auto" && concurrency > 1 && Deno.permissions.querySync({ name: "run" }).state !== "granted") {
+    if (concurrency !== "auto") yield* requireRunPermission(concurrency);
+    const outDir = Option.getOrElse(a.out, () => path.join("runs", pipeline.settings.name, timestamp()));
+    if (Option.isSome(a.queue) && pipeline.settings.save) {
       return yield* new CommandLineError({
-        flag: "--concurrency",
-        detail: "starting worker processes needs the permission to run subprocesses",
-        fix: "Use `deno task scalpel` (it grants --allow-run) or add --allow-run to your `deno run` command.",
+        flag: "--queue",
+        detail: "the pipeline file sets `save: true`, and a queued run's trials run on other machines",
+        fix: "Run it without --queue to keep every trial's fine-tuned weights, or drop `save: true`.",
       });
     }
-    const outDir = Option.getOrElse(a.out, () => path.join("runs", pipeline.settings.name, timestamp()));
-    const queue = Option.isSome(a.queue) ? yield* queueAddressOf(a.queue.value) : undefined;
-    if (queue && Option.isSome(a.queue)) {
-      if (pipeline.settings.save) {
-        return yield* new CommandLineError({
-          flag: "--queue",
-          detail: "the pipeline file sets `save: true`, and a queued run's trials run on other machines",
-          fix: "Run it without --queue to keep every trial's fine-tuned weights, or drop `save: true`.",
-        });
-      }
-      const code = yield* ensureQueueNetwork(
-        queue,
-        a.queue.value,
-        [path.resolve(outDir), path.resolve(a.cache)],
-        Option.isNone(a.out) ? ["--out", outDir] : [],
-      );
-      if (Option.isSome(code)) return yield* Effect.sync(() => Deno.exit(code.value));
-      yield* checkReachable(queue); // before anything is created or trained
-    }
+    const queue = yield* queueOption(
+      a.queue,
+      [path.resolve(outDir), path.resolve(a.cache)],
+      Option.isNone(a.out) ? ["--out", outDir] : [],
+    );
     const progress = makeProgress({ quiet: a.quiet, terminal: Deno.stderr.isTerminal() });
-    const backend = TensorBackendLive(pipeline.settings.backend, {
-      threads,
-      onFallback: (reason) =>
-        console.error(
-          `warning: the threaded wasm backend did not start (${reason}); running on one thread (--threads 1 skips the attempt).`,
-        ),
-    });
+    const backend = backendLayer(pipeline.settings.backend, threads);
     const outcome = yield* runPipeline(pipeline, {
       outDir,
       cacheDir: a.cache,

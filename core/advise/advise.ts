@@ -260,10 +260,7 @@ export const advise = (
     const backend = yield* TensorBackend;
     const path = yield* Path.Path;
     const prepared = yield* preparePipeline(p);
-    if (opts.queue) {
-      const dir = path.dirname(path.resolve(p.file));
-      yield* checkTravellingModules(p.file, p.settings.plugins.map((m) => path.resolve(dir, m)));
-    }
+    if (opts.queue) yield* checkTravellingModules(p.file, p.settings.plugins);
     yield* inspectCacheDir(opts.cacheDir);
     const S = p.settings.seeds;
     if (opts.seedIndex >= S) {

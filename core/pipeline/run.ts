@@ -169,10 +169,7 @@ export const runPipeline = (
     const backend = yield* TensorBackend;
     const path = yield* Path.Path;
     const prepared = yield* preparePipeline(p);
-    if (opts.queue) {
-      const dir = path.dirname(path.resolve(p.file));
-      yield* checkTravellingModules(p.file, p.settings.plugins.map((m) => path.resolve(dir, m)));
-    }
+    if (opts.queue) yield* checkTravellingModules(p.file, p.settings.plugins);
     const warning = gridWarning(p, prepared.trials.length);
     if (warning) yield* opts.log(`warning: ${warning}`);
     yield* inspectCacheDir(opts.cacheDir);

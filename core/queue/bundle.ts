@@ -174,12 +174,16 @@ const diskError = (dir: string, message: string) =>
 const RELATIVE_IMPORT = /(?:\bfrom\s*|\bimport\s*\(?\s*)["'](\.\.?\/[^"']*)["']/;
 
 /**
- * The custom plugin modules of a pipeline, checked for travelling to queue workers: a
- * worker receives each module alone, so a module may not import files by a relative path.
+ * The custom plugin modules of a pipeline (as pipeline file `file` names them: relative
+ * to it, or absolute), checked for travelling to queue workers: a worker receives each
+ * module alone, so a module may not import files by a relative path.
  */
 export const checkTravellingModules = (file: string, modules: ReadonlyArray<string>) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem;
+    const path = yield* Path.Path;
+    const dir = path.dirname(path.resolve(file));
+    modules = modules.map((m) => path.resolve(dir, m));
     for (const [i, m] of modules.entries()) {
       const text = yield* fs.readFileString(m).pipe(Effect.orElseSucceed(() => ""));
       const found = RELATIVE_IMPORT.exec(text);
