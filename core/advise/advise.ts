@@ -23,16 +23,14 @@
  * run again, and a candidate continues from the checkpoint its last rung wrote.
  * @module
  */
-import { Effect, Either, Schema, Stream } from "effect";
+import { Effect } from "effect";
 import { FileSystem, Path } from "@effect/platform";
 import type { CommandExecutor } from "@effect/platform";
-import { CommandLineError, RunDirectoryError, type UserError } from "../errors.ts";
+import { CommandLineError, type UserError } from "../errors.ts";
 import { TensorBackend } from "../backend.ts";
 import { SCALPEL_VERSION } from "../version.ts";
 import { inspectCacheDir } from "../cache.ts";
-import { stableJson } from "../hash.ts";
-import { lockRunDirectory } from "../lock.ts";
-import { appendLine, readLines, writeFileAtomic } from "../store.ts";
+import { writeFileAtomic } from "../store.ts";
 import { disposeModel } from "../model.ts";
 import { rngFor } from "../random.ts";
 import { gradientStats, gradientStatsUnits } from "../gradstats.ts";
@@ -41,38 +39,26 @@ import { preparePipeline } from "../pipeline/prepare.ts";
 import { makeTrialRunner, trialName } from "../pipeline/runner.ts";
 import { trainSizes, type Trial } from "../pipeline/expand.ts";
 import { shiftId } from "../pipeline/trial.ts";
-import { runRungToFiles } from "../pipeline/rung.ts";
 import { startWorkerPool, type WorkerCommand } from "../pipeline/local_workers.ts";
 import { bundleInputOf } from "../pipeline/run.ts";
 import type { QueueAddress } from "../queue/address.ts";
 import { checkTravellingModules } from "../queue/bundle.ts";
-import { openQueueSession, type QueueSession } from "../queue/coordinator.ts";
-import { rungJobKey, RungResultSchema } from "../queue/jobs.ts";
-import { type PipelineSource, type RungReport, RungReportSchema, type RungRequest } from "../pipeline/protocol.ts";
+import { openQueueSession } from "../queue/coordinator.ts";
+import type { PipelineSource, RungReport } from "../pipeline/protocol.ts";
 import type { EpochProgress } from "../progress.ts";
 import { type CellSizes, epochCosts, startUnits, sweepUnits } from "./compute.ts";
-import { cheapestHalving, type HalvingPlan, planHalving, planProbe, segmentBound } from "./plan.ts";
-import { epochZeroMultipliers, rankBy, selectionScores, type Signal, SIGNALS } from "./signals.ts";
+import { cheapestHalving, type HalvingPlan, planHalving, planProbe, segmentBound, type Strategy } from "./plan.ts";
+import { epochZeroMultipliers, rankBy, selectionScores, type Signal } from "./signals.ts";
+import { ADVICE_FILES, appendRecord, dirError, openAdviceDirectory, type RungRecord } from "./directory.ts";
+import { inProcessRungs, localRungs, queuedRungs, type RungLauncher } from "./launchers.ts";
+import { race, type RaceContext } from "./race.ts";
 import { type Advice, type CellAdvice, renderAdvice } from "./output.ts";
 
-/** The advisor's strategies. */
-export const STRATEGIES = ["halving", "zero-cost"] as const;
-
-/** A strategy. */
-export type Strategy = (typeof STRATEGIES)[number];
+export { STRATEGIES, type Strategy } from "./plan.ts";
+export { ADVICE_FILES } from "./directory.ts";
 
 /** Gradient statistics of the zero-cost ranking: batches of the fine-tuning batch size, and per-example gradients. */
 export const RANKING_STATS = { batches: 4, perExample: 32 } as const;
-
-/** The files of an advice directory. */
-export const ADVICE_FILES = {
-  manifest: "advise.resolved.json",
-  rungs: "rungs.jsonl",
-  checkpoints: "checkpoints",
-  json: "advice.json",
-  markdown: "advice.md",
-  html: "report.html",
-} as const;
 
 /** How to advise. */
 export interface AdviseOptions {
@@ -97,37 +83,6 @@ export interface AdviseOptions {
   };
 }
 
-const ManifestSchema = Schema.Struct({
-  format: Schema.Literal("scalpel-advice/1"),
-  pipeline: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
-  data: Schema.String,
-  backend: Schema.String,
-  strategy: Schema.Literal(...STRATEGIES),
-  budget: Schema.Number,
-  signal: Schema.optional(Schema.Literal(...SIGNALS)),
-  seedIndex: Schema.Int,
-  versions: Schema.Record({ key: Schema.String, value: Schema.String }),
-});
-
-/** A line of rungs.jsonl: what one rung of one candidate on one seed did, or a cell's zero-cost signals. */
-const RecordSchema = Schema.Union(
-  Schema.Struct({
-    type: Schema.Literal("rung"),
-    cell: Schema.String,
-    /** `<trial key>@<epochs>`. */
-    id: Schema.String,
-    report: RungReportSchema,
-  }),
-  Schema.Struct({
-    type: Schema.Literal("signals"),
-    cell: Schema.String,
-    seed: Schema.Int,
-    scores: Schema.Array(Schema.NullOr(Schema.Struct({ rgn: Schema.Number, snr: Schema.Number, snip: Schema.Number }))),
-    compute: Schema.Number,
-  }),
-);
-type RungRecord = typeof RecordSchema.Type;
-
 /** One cell of the advice: a shift and a number of labelled target examples. */
 interface CellRef {
   readonly id: string;
@@ -141,111 +96,6 @@ interface Candidate {
   readonly selectionIndex: number;
   readonly lr: number;
 }
-
-const dirError = (dir: string, what: string) => (e: { message: string }) =>
-  new RunDirectoryError({ dir, detail: `${what} failed (${e.message})`, fix: "Check permissions and free space." });
-
-/** Open (create or resume) the advice directory; the records already there. */
-const openAdviceDirectory = (dir: string, manifest: typeof ManifestSchema.Type) =>
-  Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem;
-    const path = yield* Path.Path;
-    yield* fs.makeDirectory(path.join(dir, ADVICE_FILES.checkpoints), { recursive: true }).pipe(
-      Effect.mapError(dirError(dir, "creating the advice directory")),
-    );
-    yield* lockRunDirectory(dir);
-    const rungsFile = path.join(dir, ADVICE_FILES.rungs);
-    const { lines } = yield* readLines(rungsFile).pipe(Effect.mapError(dirError(dir, `reading ${ADVICE_FILES.rungs}`)));
-    const records: RungRecord[] = [];
-    for (const { number, text } of lines) {
-      const r = Schema.decodeUnknownEither(Schema.parseJson(RecordSchema))(text);
-      if (Either.isLeft(r)) {
-        return yield* new RunDirectoryError({
-          dir,
-          detail: `line ${number} of ${ADVICE_FILES.rungs} is not a rung record`,
-          fix: "Delete that line (its rung runs again) or start over in a new --out directory.",
-        });
-      }
-      records.push(r.right);
-    }
-    const manifestFile = path.join(dir, ADVICE_FILES.manifest);
-    if (records.length > 0 && (yield* fs.exists(manifestFile))) {
-      const previous = yield* fs.readFileString(manifestFile).pipe(Effect.mapError(dirError(dir, "reading")));
-      const { versions: _a, ...was } = JSON.parse(previous);
-      const { versions: _b, ...now } = manifest;
-      if (stableJson(was) !== stableJson(now)) {
-        return yield* new RunDirectoryError({
-          dir,
-          detail: "holds advice of another pipeline, dataset, strategy, budget, signal or seed index",
-          fix: "Choose another --out directory, or delete this one to start over.",
-        });
-      }
-    }
-    yield* writeFileAtomic(manifestFile, JSON.stringify(manifest, null, 2) + "\n").pipe(
-      Effect.mapError(dirError(dir, `writing ${ADVICE_FILES.manifest}`)),
-    );
-    return { rungsFile, records };
-  }).pipe(
-    Effect.catchTags({
-      BadArgument: (e) => Effect.fail(dirError(dir, "preparing the advice directory")(e)),
-      SystemError: (e) => Effect.fail(dirError(dir, "preparing the advice directory")(e)),
-    }),
-  );
-
-/**
- * Rungs on the workers of a queue: each rung's starting checkpoint is stored in Redis
- * under the run, the worker stores the checkpoint it writes, and it is written back to
- * the rung's `to` file here (so a resume, on a queue or not, finds it on disk).
- */
-const queuedRungs = (session: QueueSession, reqs: ReadonlyArray<RungRequest>) =>
-  Stream.unwrap(Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem;
-    const items = yield* Effect.forEach(reqs, (r) =>
-      r.from === undefined ? Effect.succeed({ r, from: undefined as string | undefined }) : fs.readFile(r.from).pipe(
-        Effect.mapError(dirError(r.from, "reading a rung checkpoint")),
-        Effect.flatMap((bytes) =>
-          session.storeCheckpoint(bytes)
-        ),
-        Effect.map((from) => ({ r, from })),
-      ));
-    return session.run({
-      what: "rungs",
-      items,
-      keyOf: ({ r }) => rungJobKey(r.trial.key, r.stopAfter ?? 0),
-      dataOf: ({ r, from }) => ({
-        run: session.runId,
-        trial: r.trial,
-        rung: { stopAfter: r.stopAfter ?? 0, ...(from === undefined ? {} : { from }) },
-      }),
-      resultOf: ({ r }, value) =>
-        Effect.gen(function* () {
-          const decoded = Schema.decodeUnknownEither(RungResultSchema)(value);
-          if (Either.isLeft(decoded) || decoded.right.report.key !== r.trial.key) return undefined;
-          const { report, checkpoint } = decoded.right;
-          if (report.status === "paused") {
-            const bytes = checkpoint === undefined ? undefined : yield* session.fetchCheckpoint(checkpoint);
-            if (bytes === undefined) return undefined;
-            const written = yield* writeFileAtomic(r.to, bytes).pipe(Effect.either);
-            if (Either.isLeft(written)) return undefined;
-          }
-          return report;
-        }).pipe(Effect.provideService(FileSystem.FileSystem, fs)),
-      givenUp: ({ r }, message) => ({
-        key: r.trial.key,
-        status: "failed" as const,
-        metric: "",
-        epochs: 0,
-        curve: [],
-        best: NaN,
-        bestEpoch: 0,
-        compute: 0,
-        seconds: 0,
-        error: message,
-      }),
-    });
-  }));
-
-const mean = (xs: ReadonlyArray<number>) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
 /** Advise on every cell of `p`; writes the advice directory and returns the advice. */
 export const advise = (
@@ -357,10 +207,6 @@ export const advise = (
       else signalsRecorded.set(`${r.cell}#${r.seed}`, r);
     }
     if (dir.records.length > 0) yield* opts.log(`resuming: ${dir.records.length} rung records in ${opts.outDir}`);
-    const record = (r: RungRecord) =>
-      appendLine(dir.rungsFile, JSON.stringify(Schema.encodeSync(RecordSchema)(r))).pipe(
-        Effect.mapError(dirError(opts.outDir, `appending to ${ADVICE_FILES.rungs}`)),
-      );
     const checkpointFile = (key: string, epochs: number) =>
       path.resolve(opts.outDir, ADVICE_FILES.checkpoints, `${key}-${epochs}.ckpt`);
 
@@ -398,109 +244,37 @@ export const advise = (
         onEpoch: (key, epoch, epochs, loss) => onEpoch(key.replace(/-e\d+$/, ""), epoch, epochs, loss),
       })
       : undefined;
-    const runRungs: (reqs: ReadonlyArray<RungRequest>) => Stream.Stream<RungReport, UserError> = session
-      ? (reqs) => queuedRungs(session, reqs).pipe(Stream.provideContext(platform))
-      : opts.workers && count > 1
-      ? yield* Effect.map(
-        startWorkerPool({
+    const runRungs: RungLauncher = session ? queuedRungs(session, platform) : opts.workers && count > 1
+      ? localRungs(
+        yield* startWorkerPool({
           count,
           command: opts.workers.command,
           init: { type: "init", pipeline: opts.workers.source, cacheDir: path.resolve(opts.cacheDir) },
           log: opts.log,
         }),
-        (pool) => (reqs: ReadonlyArray<RungRequest>) => pool.run(reqs, (proc, r) => proc.rung(r, onEpoch)),
+        onEpoch,
       )
-      : (reqs) =>
-        Stream.fromIterable(reqs).pipe(
-          Stream.mapEffect((r) => runRungToFiles(runner, byKey.get(r.trial.key)!, r)),
-          Stream.provideContext(platform),
-        );
+      : inProcessRungs(runner, byKey, platform);
     if (!session && count > 1) yield* opts.log(`running rungs on ${count} worker processes`);
 
-    /**
-     * Run rungs of `candidates` on `seeds`, to the given epoch targets, keeping `keep[k]`
-     * candidates after rung k: the reports per candidate and rung, and the survivors.
-     */
-    const race = (
-      cell: CellRef,
-      candidates: ReadonlyArray<Candidate>,
-      seeds: ReadonlyArray<number>,
-      rungs: ReadonlyArray<{ epochs: number; keep: number }>,
-    ) =>
-      Effect.gen(function* () {
-        const reports = new Map<string, RungReport>(); // `<candidate>@<epochs>#<seed>` (candidate = index)
-        const stopped = new Map<number, number>(); // candidate → epochs it was stopped at
-        let alive = candidates.map((_, i) => i);
-        let previous = 0;
-        const score = (i: number, epochs: number) => {
-          const xs = seeds.map((s) => reports.get(`${i}@${epochs}#${s}`)?.best ?? NaN);
-          return xs.every(Number.isFinite) ? mean(xs) : -Infinity;
-        };
-        for (const [k, rung] of rungs.entries()) {
-          const requests: Array<{ id: string; slot: string; req: RungRequest }> = [];
-          const carried: Array<{ slot: string; report: RungReport }> = [];
-          for (const seed of seeds) {
-            for (const i of alive) {
-              const t = trialOf(cell, candidates[i], seed);
-              const slot = `${i}@${rung.epochs}#${seed}`;
-              const before = reports.get(`${i}@${previous}#${seed}`);
-              // a failed candidate stays failed; a rung that adds no epoch adds nothing
-              if (before && (before.status !== "paused" || rung.epochs === previous)) {
-                carried.push({ slot, report: before });
-                continue;
-              }
-              const id = `${t.key}@${rung.epochs}`;
-              const done = recorded.get(id);
-              if (done) {
-                carried.push({ slot, report: done });
-                continue;
-              }
-              requests.push({
-                id,
-                slot,
-                req: {
-                  trial: t,
-                  stopAfter: rung.epochs,
-                  ...(previous > 0 ? { from: checkpointFile(t.key, previous) } : {}),
-                  to: checkpointFile(t.key, rung.epochs),
-                },
-              });
-            }
-          }
-          for (const c of carried) reports.set(c.slot, c.report);
-          yield* opts.log(
-            `${cell.label}: rung ${k + 1}/${rungs.length}: ${alive.length} candidates × ${seeds.length} seed(s) to ` +
-              `epoch ${rung.epochs}` + (carried.length > 0 ? ` (${carried.length} already recorded)` : ""),
-          );
-          progress = { done: 0, total: requests.length };
-          const slotOf = new Map(requests.map((r) => [r.req.trial.key, r]));
-          yield* runRungs(requests.map((r) => r.req)).pipe(
-            Stream.runForEach((report) =>
-              Effect.gen(function* () {
-                const r = slotOf.get(report.key)!;
-                yield* record({ type: "rung", cell: cell.id, id: r.id, report });
-                recorded.set(r.id, report);
-                reports.set(r.slot, report);
-                progress = { ...progress, done: progress.done + 1 };
-                const name = names.get(report.key) ?? report.key;
-                yield* opts.log(
-                  report.status === "failed"
-                    ? `  ${name}: FAILED (${(report.error ?? "").split("\n")[0]})`
-                    : `  ${name}: best val ${report.best.toFixed(4)} at epoch ${report.bestEpoch} of ${report.epochs}`,
-                );
-              })
-            ),
-          );
-          const ranked = [...alive].sort((a, b) => {
-            const d = score(b, rung.epochs) - score(a, rung.epochs);
-            return d !== 0 && !Number.isNaN(d) ? d : a - b;
-          });
-          for (const i of ranked.slice(rung.keep)) stopped.set(i, rung.epochs);
-          alive = ranked.slice(0, rung.keep);
-          previous = rung.epochs;
-        }
-        return { reports, stopped, survivors: alive, score };
-      });
+    const record = (cell: CellRef) => (id: string, report: RungReport) =>
+      Effect.zipRight(
+        appendRecord(opts.outDir, dir.rungsFile, { type: "rung", cell: cell.id, id, report }),
+        Effect.sync(() => recorded.set(id, report)),
+      );
+    const raceContext = (cell: CellRef): RaceContext<Candidate> => ({
+      label: cell.label,
+      trialOf: (c, seed) => trialOf(cell, c, seed),
+      recorded,
+      record: record(cell),
+      checkpointFile,
+      runRungs,
+      log: opts.log,
+      progress: (done, total) => {
+        progress = total === undefined ? { ...progress, done: progress.done + done } : { done, total };
+      },
+      nameOf: (key) => names.get(key) ?? key,
+    });
 
     const results: CellAdvice[] = [];
     for (const cell of cells) {
@@ -547,7 +321,7 @@ export const advise = (
             scores,
             compute: gradientStatsUnits(RANKING_STATS, batchSize, s.train),
           };
-          yield* record(ranking);
+          yield* appendRecord(opts.outDir, dir.rungsFile, ranking);
         }
         const order = rankBy(ranking.scores.map((x) => x ?? undefined), opts.signal);
         signals = {
@@ -590,7 +364,7 @@ export const advise = (
         return yield* Effect.dieMessage(`advise plan exceeds its ceiling (${bound} > ${ceiling})`);
       }
       const t0 = performance.now();
-      const raced = yield* race(cell, candidates, seeds, rungs);
+      const raced = yield* race(raceContext(cell), candidates, seeds, rungs);
       spent += [...raced.reports.values()].reduce((a, r) => a + r.compute, 0);
       const pick = raced.survivors.length > 0 ? raced.survivors[0] : 0;
       const lastEpochs = rungs.at(-1)?.epochs ?? 0;

@@ -17,6 +17,12 @@
  * @module
  */
 
+/** The advisor's strategies: successive halving, and zero-cost ranking with a learning-rate probe. */
+export const STRATEGIES = ["halving", "zero-cost"] as const;
+
+/** A strategy. */
+export type Strategy = (typeof STRATEGIES)[number];
+
 /** One rung: train the surviving candidates until `epochs` epochs are done. */
 export interface PlannedRung {
   readonly epochs: number;
