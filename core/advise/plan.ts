@@ -50,11 +50,14 @@ export const survivorCounts = (n: number, eta: number): number[] => {
   return out;
 };
 
-/** Epoch targets of `rungs` rungs whose last reaches `top`: geometric by η, at least 1, never decreasing. */
-export const rungEpochs = (rungs: number, eta: number, top: number): number[] => {
+/**
+ * Epoch targets of `rungs` rungs whose last reaches `top`: geometric by η, at least
+ * `minFirst` (1 by default), never decreasing.
+ */
+export const rungEpochs = (rungs: number, eta: number, top: number, minFirst = 1): number[] => {
   const out: number[] = [];
   for (let k = 0; k < rungs; k++) {
-    const e = Math.max(1, Math.floor(top / eta ** (rungs - 1 - k)));
+    const e = Math.max(minFirst, Math.floor(top / eta ** (rungs - 1 - k)));
     out.push(Math.max(e, out[k - 1] ?? 1));
   }
   return out;
@@ -84,16 +87,17 @@ export const halvingUnits = (
   return seeds * perSeed;
 };
 
-/** The plan of `n` candidates, η and a last rung of `top` epochs. */
-const halvingPlan = (
+/** The plan of `cost.length` candidates, η, a last rung of `top` epochs and a first of at least `minFirst`. */
+export const halvingPlanOf = (
   cost: ReadonlyArray<ReadonlyArray<number>>,
   eta: number,
   top: number,
   seeds: number,
   start: number,
+  minFirst = 1,
 ): HalvingPlan => {
   const counts = survivorCounts(cost.length, eta);
-  const epochs = rungEpochs(counts.length, eta, top);
+  const epochs = rungEpochs(counts.length, eta, top, Math.min(minFirst, top));
   // a rung that adds no epoch would rank the same scores again: its cut is made by the rung before it
   const rungs = counts.map((candidates, k) => ({ epochs: epochs[k], candidates }))
     .filter((r, k) => k === 0 || r.epochs > epochs[k - 1]);
@@ -117,13 +121,13 @@ export const planHalving = (opts: {
   const { cost, epochs, seeds, start, ceiling } = opts;
   for (let m = seeds; m >= 1; m--) {
     for (const eta of ETAS) {
-      const plan = halvingPlan(cost, eta, epochs, m, start);
+      const plan = halvingPlanOf(cost, eta, epochs, m, start);
       if (plan.units <= ceiling) return plan;
     }
   }
   for (let top = epochs - 1; top >= 1; top--) {
     for (const eta of ETAS) {
-      const plan = halvingPlan(cost, eta, top, 1, start);
+      const plan = halvingPlanOf(cost, eta, top, 1, start);
       if (plan.units <= ceiling) return plan;
     }
   }
@@ -135,7 +139,7 @@ export const cheapestHalving = (
   cost: ReadonlyArray<ReadonlyArray<number>>,
   start: number,
 ): HalvingPlan => {
-  const plans = ETAS.map((eta) => halvingPlan(cost, eta, 1, 1, start));
+  const plans = ETAS.map((eta) => halvingPlanOf(cost, eta, 1, 1, start));
   return plans.reduce((a, b) => (b.units < a.units ? b : a));
 };
 
