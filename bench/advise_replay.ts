@@ -68,6 +68,14 @@ const policies: Record<string, Policy> = {
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const bestSoFar = (curve: number[], e: number) => Math.max(...curve.slice(1, e + 1));
 
+/** A cell of a sweep's summary.json. */
+interface SummaryCell {
+  shift: string;
+  selection: string;
+  trainSize?: number;
+  metrics: { accuracy: { mean: number; se?: number } };
+}
+
 const results: Record<string, { hits: number; n: number; lost: number; units: number }> = {};
 const abs = (d: string) => (d.startsWith("/") ? d : `${root}${d}`);
 const runDirs = values.runs
@@ -105,11 +113,11 @@ for (const sweepDir of runDirs) {
             (a, s) => a + E * perEpoch(s) + (s === "none" ? 0 : test / 3),
             0,
           ));
-    const cells = summary.cells.filter((c: { shift: string; trainSize?: number }) =>
+    const cells: SummaryCell[] = summary.cells.filter((c: SummaryCell) =>
       c.shift === shift && (!grid || c.trainSize === train)
     );
-    const best = cells.reduce((a: any, b: any) => (b.metrics.accuracy.mean > a.metrics.accuracy.mean ? b : a));
-    const accOf = (s: string) => cells.find((c: { selection: string }) => c.selection === s).metrics.accuracy.mean;
+    const best = cells.reduce((a, b) => (b.metrics.accuracy.mean > a.metrics.accuracy.mean ? b : a));
+    const accOf = (s: string) => cells.find((c) => c.selection === s)!.metrics.accuracy.mean;
     const curveOf = (c: { selection: string; lr: number }, seed: number) =>
       lines.find((l) =>
         l.shift === shift && l.selection === c.selection && l.seed === seed && (!grid || l.trainSize === train) &&
