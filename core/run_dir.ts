@@ -125,7 +125,9 @@ export const openRunDirectory = (
           fix: "Choose another --out directory.",
         });
       }
-      const entries = (yield* fs.readDirectory(dir)).filter((e) => e !== RUN_FILES.lock);
+      // the lock, and a file another run is writing atomically right now (`<name>.tmp-<pid>`, see store.ts), do not
+      // make a directory foreign: a second start must reach the lock and be refused by it
+      const entries = (yield* fs.readDirectory(dir)).filter((e) => e !== RUN_FILES.lock && !/\.tmp-\d+$/.test(e));
       if (entries.length > 0 && !entries.includes(RUN_FILES.resolved)) {
         return yield* new RunDirectoryError({
           dir,

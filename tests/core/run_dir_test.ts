@@ -182,6 +182,22 @@ Deno.test("lock: a live holder refuses, a dead one on this host is taken over, a
     const exit = await run(provided(lockRunDirectory(out)));
     assert.match(failure(exit), /lock file run\.lock that scalpel cannot read/);
   });
+  await t.step(
+    "a run starting up (its lock, and pipeline.resolved.json still being written) refuses by its lock",
+    async () => {
+      // the moment a second start saw in CI: the first run holds the lock and writes pipeline.resolved.json through a
+      // temporary file; the second must be refused as "in use", not as "not a scalpel run directory"
+      const out = `${dir}/starting`;
+      await Deno.mkdir(out);
+      await Deno.writeTextFile(
+        `${out}/${LOCK_FILE}`,
+        JSON.stringify({ since: "2026-01-01T00:00:00Z", pid: Deno.pid, host: hostName() }),
+      );
+      await Deno.writeTextFile(`${out}/pipeline.resolved.json.tmp-${Deno.pid}`, "{");
+      const exit = await run(provided(openRunDirectory(out, manifest)));
+      assert.match(failure(exit), /is in use by another scalpel run/);
+    },
+  );
   await t.step("two takers at once: exactly one holds it", async () => {
     const out = `${dir}/race`;
     await Deno.mkdir(out);
