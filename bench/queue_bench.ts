@@ -15,6 +15,7 @@
  *   deno task bench:queue [--jobs 10000] [--workers 1,4,16] [--skip-dispatch] [--skip-append] [--skip-sweep] [--json]
  * @module
  */
+import { busyWarning } from "./rates.ts";
 import { parseArgs } from "node:util";
 import process from "node:process";
 import { Effect, Stream } from "effect";
@@ -42,11 +43,8 @@ const root = new URL("..", import.meta.url).pathname;
 const say = (line: string) => console.error(line);
 const rows: Record<string, string | number>[] = [];
 
-const load = Deno.loadavg()[0];
-const cores = navigator.hardwareConcurrency;
-if (load > cores) {
-  say(`warning: the machine is busy (load average ${load.toFixed(2)} > ${cores} cores): timings will be noisy`);
-}
+const busy = busyWarning();
+if (busy) say(busy);
 
 const redis = await startRedis();
 const address = parseQueueAddress(`redis://127.0.0.1:${redis.port}`) as QueueAddress;

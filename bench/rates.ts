@@ -14,6 +14,38 @@ import { PrefixCache } from "../core/prefix_cache.ts";
 /** The benchmarks' batch size. */
 export const BATCH = 64;
 
+/**
+ * A warning when the machine is busy (1-minute load average above the core count): timings taken now are noisy, and
+ * a peer that uses several threads suffers most. Undefined when it is quiet.
+ */
+export const busyWarning = (): string | undefined => {
+  let load: number;
+  try {
+    load = Deno.loadavg()[0];
+  } catch {
+    return undefined; // no --allow-sys=loadavg (a child process of a benchmark): its parent warned
+  }
+  const cores = navigator.hardwareConcurrency || 1;
+  return load > cores
+    ? `warning: the machine is busy (load average ${load.toFixed(2)} > ${cores} cores): timings will be noisy; ` +
+      "measure in a quiet window"
+    : undefined;
+};
+
+/** Median, minimum and maximum of repeated rates. */
+export interface Spread {
+  readonly median: number;
+  readonly min: number;
+  readonly max: number;
+}
+
+/** The spread of a non-empty list. */
+export const spreadOf = (xs: ReadonlyArray<number>): Spread => ({
+  median: median(xs),
+  min: Math.min(...xs),
+  max: Math.max(...xs),
+});
+
 /** Median of a non-empty list. */
 export const median = (xs: ReadonlyArray<number>): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -47,17 +79,23 @@ export interface RateOptions {
   readonly batchNormMode?: "train" | "eval";
   /** Use a frozen-prefix cache (filled by the warm-up: the steady state of a trial's later epochs). */
   readonly prefixCache?: boolean;
+  /** Examples per batch (default {@link BATCH}). */
+  readonly batchSize?: number;
 }
 
 /** Training examples/s of one epoch over `data` (forward + backward + Adam), median over reps. */
-export const trainRate = async (model: Model, data: Split, subset: string, o: RateOptions): Promise<number> => {
+export const trainRate = async (model: Model, data: Split, subset: string, o: RateOptions): Promise<number> =>
+  (await trainRates(model, data, subset, o)).median;
+
+/** Training examples/s of one epoch over `data`: median, minimum and maximum over reps. */
+export const trainRates = async (model: Model, data: Split, subset: string, o: RateOptions): Promise<Spread> => {
   const mult = subsetOf(model, subset);
   const cache = o.prefixCache ? new PrefixCache(model) : undefined;
   const once = async () => {
     const t0 = performance.now();
     await Effect.runPromise(train(model, data, {
       epochs: 1,
-      batchSize: BATCH,
+      batchSize: o.batchSize ?? BATCH,
       learningRate: 1e-4,
       batchNormMode: o.batchNormMode ?? "eval",
       multipliers: () => mult,
@@ -70,7 +108,7 @@ export const trainRate = async (model: Model, data: Split, subset: string, o: Ra
   await once();
   const rates: number[] = [];
   for (let i = 0; i < o.reps; i++) rates.push(await once());
-  return median(rates);
+  return spreadOf(rates);
 };
 
 /** Inference examples/s over `data` at batch 64, median over reps. */

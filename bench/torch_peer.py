@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """PyTorch peer of bench/train_bench.ts: the same two models (their twins, bench/torch_twins.py), batch 64, Adam,
 training examples/s (forward + backward + step) for full fine-tuning, `block3`
-and `last-layer`, and inference examples/s, with 1 and 2 threads. Warm-up
-excluded, median of several repetitions. Prints one JSON object per line with
-the field names of train_bench.ts (backend "torch-1t" / "torch-2t").
+and `last-layer`, pre-training (`pretrain`: every parameter, batch norm in train mode,
+batch 128), and inference examples/s, with 1 and 2 threads. Warm-up excluded, median
+of several repetitions with their minimum and maximum. Prints one JSON object per line
+with the field names of train_bench.ts (backend "torch-1t" / "torch-2t").
 
 Optional peer only: needs Debian's python3-torch; never a dependency of scalpel.
 """
@@ -18,6 +19,7 @@ import torch.nn.functional as F
 from torch_twins import build, selection_names  # the zoo's PyTorch twins (this directory)
 
 BATCH = 64
+PRETRAIN_BATCH = 128
 
 
 def small_cnn():
@@ -53,7 +55,7 @@ def rate(fn, examples, reps):
         t0 = time.perf_counter()
         fn()
         times.append(examples / (time.perf_counter() - t0))
-    return statistics.median(times)
+    return statistics.median(times), min(times), max(times)
 
 
 def main():
@@ -78,7 +80,7 @@ def main():
                     for i in range(0, n, BATCH):
                         model(x[i:i + BATCH])
 
-            infer_rate = rate(infer, n, args.reps)
+            infer_rate = rate(infer, n, args.reps)[0]
             for subset in ("all", "block3", "last-layer"):
                 names = set(selection_names(model, subset))
                 params = [t for k, t in model.named_tensors() if k in names]
@@ -92,11 +94,29 @@ def main():
                         F.cross_entropy(model(x[i:i + BATCH]), y[i:i + BATCH]).backward()
                         opt.step()
 
+                med, lo, hi = rate(train, n, args.reps)
                 print(json.dumps({
                     "model": name, "subset": subset, "backend": f"torch-{threads}t", "threads": threads, "batch": BATCH,
-                    "train_examples_per_s": round(rate(train, n, args.reps)),
+                    "train_examples_per_s": round(med), "train_min": round(lo), "train_max": round(hi),
                     "infer_examples_per_s": round(infer_rate),
                 }), flush=True)
+            # pre-training: every parameter, batch statistics (running averages updated), batch 128
+            pre = make()
+            pre.train()
+            opt = torch.optim.Adam(pre.parameters(), lr=1e-4)
+
+            def pretrain():
+                for i in range(0, n, PRETRAIN_BATCH):
+                    opt.zero_grad()
+                    F.cross_entropy(pre(x[i:i + PRETRAIN_BATCH]), y[i:i + PRETRAIN_BATCH]).backward()
+                    opt.step()
+
+            med, lo, hi = rate(pretrain, n, args.reps)
+            print(json.dumps({
+                "model": name, "subset": "pretrain", "backend": f"torch-{threads}t", "threads": threads,
+                "batch": PRETRAIN_BATCH, "train_examples_per_s": round(med), "train_min": round(lo),
+                "train_max": round(hi), "infer_examples_per_s": round(infer_rate),
+            }), flush=True)
 
 
 if __name__ == "__main__":

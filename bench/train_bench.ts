@@ -4,7 +4,10 @@
  * inference examples/s, on each requested backend. `block3` and `last-layer` are timed
  * without and with the frozen-prefix cache (`prefix_cache`; the cache is filled in the
  * warm-up, so the cached rate is the steady state of a trial's epochs). Warm-up
- * excluded; the median of several repetitions is reported.
+ * excluded; the median of several repetitions is reported, with their minimum and maximum
+ * (`train_min` / `train_max`). The `pretrain` rows time pre-training: every variable,
+ * batch norm in train mode (batch statistics, running averages updated), batch 128.
+ * A busy machine (load average above the core count at start) gets a warning.
  *
  *   deno task bench [--json] [--backends wasm,cpu,node] [--threads 1,2] [--reps 5] [--batches 8] [--peer]
  *
@@ -25,7 +28,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { type BackendChoice, initBackend, wasmThreads } from "../core/backend.ts";
 import { rngFor } from "../core/random.ts";
 import { disposeModel } from "../core/model.ts";
-import { BATCH, inferRate, randomSplit, trainRate } from "./rates.ts";
+import { BATCH, busyWarning, inferRate, randomSplit, trainRates } from "./rates.ts";
 import type { ModelImpl } from "../core/plugin.ts";
 import smallCnn from "../plugins/models/small_cnn.ts";
 import resnetMini from "../plugins/models/resnet_mini.ts";
@@ -45,6 +48,10 @@ const reps = Number(values.reps);
 const batches = Number(values.batches);
 const [threads, ...moreThreads] = values.threads.split(",").map(Number);
 
+const busy = busyWarning();
+if (busy) console.error(busy);
+/** Pre-training's batch (the parity protocol's). */
+const PRETRAIN_BATCH = 128;
 const data = randomSplit(BATCH * batches);
 type Row = Record<string, string | number | boolean>;
 const rows: Row[] = [];
@@ -58,7 +65,7 @@ const record = (row: Row): void => {
         String(row.backend).padEnd(5)
       } ${row.threads}t ${
         row.prefix_cache ? "cached  " : "uncached"
-      } train ${row.train_examples_per_s} ex/s, infer ${row.infer_examples_per_s} ex/s`,
+      } train ${row.train_examples_per_s} ex/s (${row.train_min}–${row.train_max}), infer ${row.infer_examples_per_s} ex/s`,
     );
   }
 };
@@ -78,16 +85,24 @@ for (const backend of values.backends.split(",") as BackendChoice[]) {
       const [subset, cached] of [["all", false], ["block3", false], ["block3", true], ["last-layer", false], [
         "last-layer",
         true,
-      ]] as const
+      ], ["pretrain", false]] as const
     ) {
+      const pretrain = subset === "pretrain";
+      const rates = await trainRates(model, data, pretrain ? "all" : subset, {
+        reps,
+        prefixCache: cached,
+        ...(pretrain ? { batchNormMode: "train" as const, batchSize: PRETRAIN_BATCH } : {}),
+      });
       record({
         model: plugin.name,
         subset,
         backend: ran.right,
         threads: wasmThreads(),
-        batch: BATCH,
+        batch: pretrain ? PRETRAIN_BATCH : BATCH,
         prefix_cache: cached,
-        train_examples_per_s: Math.round(await trainRate(model, data, subset, { reps, prefixCache: cached })),
+        train_examples_per_s: Math.round(rates.median),
+        train_min: Math.round(rates.min),
+        train_max: Math.round(rates.max),
         infer_examples_per_s: Math.round(infer),
       });
     }
@@ -164,13 +179,14 @@ if (values.peer) {
 }
 if (!values.json) {
   console.log(
-    "\n| model | subset | backend | threads | prefix cache | train ex/s | inference ex/s |\n|---|---|---|---:|---|---:|---:|",
+    "\n| model | subset | backend | threads | prefix cache | train ex/s (min–max) | inference ex/s |\n|---|---|---|---:|---|---:|---:|",
   );
   for (const r of rows) {
+    const spread = r.train_min === undefined ? "" : ` (${r.train_min}–${r.train_max})`;
     console.log(
       `| ${r.model} | ${r.subset} | ${r.backend} | ${r.threads ?? ""} | ${
         r.prefix_cache ? "yes" : "no"
-      } | ${r.train_examples_per_s} | ${r.infer_examples_per_s} |`,
+      } | ${r.train_examples_per_s}${spread} | ${r.infer_examples_per_s} |`,
     );
   }
 }
