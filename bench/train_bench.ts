@@ -19,7 +19,7 @@
  *
  * `--json` prints one object per line:
  * {"model":"small-cnn","subset":"all","backend":"wasm","threads":1,"batch":64,"prefix_cache":false,
- *  "train_examples_per_s":…,"infer_examples_per_s":…}
+ *  "train_examples_per_s":…,"train_min":…,"train_max":…,"infer_examples_per_s":…}
  * @module
  */
 import { parseArgs } from "node:util";

@@ -30,7 +30,8 @@ Deno.test("e2e: `bench --json` prints one row per model, subset, cache setting a
   assert.equal(out.code, 0, stderr);
   const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
   const rows = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-  assert.equal(rows.length, 2 * 5 * 2, lines.join("\n"));
+  // per model and thread count: all, block3 ×2, last-layer ×2 (without and with the prefix cache), pretrain
+  assert.equal(rows.length, 2 * 6 * 2, lines.join("\n"));
   for (const r of rows) {
     assert.deepEqual(Object.keys(r).sort(), [
       "backend",
@@ -41,10 +42,14 @@ Deno.test("e2e: `bench --json` prints one row per model, subset, cache setting a
       "subset",
       "threads",
       "train_examples_per_s",
+      "train_max",
+      "train_min",
     ]);
     assert.equal(r.backend, "wasm");
-    assert.equal(r.batch, 64);
+    assert.equal(r.batch, r.subset === "pretrain" ? 128 : 64);
     assert.ok((r.train_examples_per_s as number) > 0 && (r.infer_examples_per_s as number) > 0);
+    const [lo, med, hi] = [r.train_min, r.train_examples_per_s, r.train_max] as number[];
+    assert.ok(lo <= med && med <= hi, `spread ${lo} ≤ ${med} ≤ ${hi}`);
   }
   const seen = new Set(rows.map((r) => `${r.model} ${r.subset} ${r.prefix_cache} ${r.threads}`));
   assert.equal(seen.size, rows.length, "no row twice");
@@ -52,6 +57,7 @@ Deno.test("e2e: `bench --json` prints one row per model, subset, cache setting a
     for (const threads of [1, 2]) {
       assert.ok(seen.has(`${model} all false ${threads}`));
       assert.ok(seen.has(`${model} last-layer true ${threads}`));
+      assert.ok(seen.has(`${model} pretrain false ${threads}`));
     }
   }
 });
