@@ -58,6 +58,26 @@ def rate(fn, examples, reps):
     return statistics.median(times), min(times), max(times)
 
 
+def epoch_of(model, opt, x, y, batch):
+    """One epoch over x at `batch`: forward, cross-entropy, backward, Adam step per batch."""
+    def epoch():
+        for i in range(0, len(x), batch):
+            opt.zero_grad()
+            F.cross_entropy(model(x[i:i + batch]), y[i:i + batch]).backward()
+            opt.step()
+    return epoch
+
+
+def row(name, subset, threads, batch, rates, infer_rate):
+    """One JSON line with train_bench.ts's field names."""
+    med, lo, hi = rates
+    print(json.dumps({
+        "model": name, "subset": subset, "backend": f"torch-{threads}t", "threads": threads, "batch": batch,
+        "train_examples_per_s": round(med), "train_min": round(lo), "train_max": round(hi),
+        "infer_examples_per_s": round(infer_rate),
+    }), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=5)
@@ -87,36 +107,13 @@ def main():
                 for p in model.parameters():
                     p.requires_grad_(any(p is q for q in params))
                 opt = torch.optim.Adam(params, lr=1e-4)
-
-                def train():
-                    for i in range(0, n, BATCH):
-                        opt.zero_grad()
-                        F.cross_entropy(model(x[i:i + BATCH]), y[i:i + BATCH]).backward()
-                        opt.step()
-
-                med, lo, hi = rate(train, n, args.reps)
-                print(json.dumps({
-                    "model": name, "subset": subset, "backend": f"torch-{threads}t", "threads": threads, "batch": BATCH,
-                    "train_examples_per_s": round(med), "train_min": round(lo), "train_max": round(hi),
-                    "infer_examples_per_s": round(infer_rate),
-                }), flush=True)
+                row(name, subset, threads, BATCH, rate(epoch_of(model, opt, x, y, BATCH), n, args.reps), infer_rate)
             # pre-training: every parameter, batch statistics (running averages updated), batch 128
             pre = make()
             pre.train()
             opt = torch.optim.Adam(pre.parameters(), lr=1e-4)
-
-            def pretrain():
-                for i in range(0, n, PRETRAIN_BATCH):
-                    opt.zero_grad()
-                    F.cross_entropy(pre(x[i:i + PRETRAIN_BATCH]), y[i:i + PRETRAIN_BATCH]).backward()
-                    opt.step()
-
-            med, lo, hi = rate(pretrain, n, args.reps)
-            print(json.dumps({
-                "model": name, "subset": "pretrain", "backend": f"torch-{threads}t", "threads": threads,
-                "batch": PRETRAIN_BATCH, "train_examples_per_s": round(med), "train_min": round(lo),
-                "train_max": round(hi), "infer_examples_per_s": round(infer_rate),
-            }), flush=True)
+            pretrain = epoch_of(pre, opt, x, y, PRETRAIN_BATCH)
+            row(name, "pretrain", threads, PRETRAIN_BATCH, rate(pretrain, n, args.reps), infer_rate)
 
 
 if __name__ == "__main__":

@@ -368,6 +368,7 @@ export const advise = (
       spent += [...raced.reports.values()].reduce((a, r) => a + r.compute, 0);
       const pick = raced.survivors.length > 0 ? raced.survivors[0] : 0;
       const lastEpochs = rungs.at(-1)?.epochs ?? 0;
+      const epochsRun = [...new Set(rungs.map((r) => r.epochs))];
       results.push({
         shift: prepared.made.shifts[cell.shiftIndex].label,
         ...(trainSizes(p).length > 1 ? { trainSize: cell.trainSize } : {}),
@@ -380,7 +381,6 @@ export const advise = (
         rungs: rungs.map((r) => r.epochs),
         ...(planned.kind === "halving" ? { eta: planned.plan.eta } : {}),
         candidates: candidates.map((c, i) => {
-          const epochsRun = [...new Set(rungs.map((r) => r.epochs))];
           const failed = seeds.map((sd) => raced.reports.get(`${i}@${raced.stopped.get(i) ?? lastEpochs}#${sd}`))
             .find((r) => r?.status === "failed");
           return {
