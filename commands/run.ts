@@ -209,7 +209,11 @@ export const run = Command.make("run", {
       `Results: ${outDir}/ (results.jsonl, summary.md, summary.csv, summary.json, report.html); ` +
         `${outcome.trialsRun} trials run ${
           outcome.launcher === "in this process" ? "in this process" : `by ${outcome.launcher}`
-        }, ${outcome.trialsSkipped} resumed.`,
+        }, ${outcome.trialsSkipped} resumed${
+          outcome.trialsCopied > 0
+            ? ` (${outcome.trialsCopied} of them recorded from another learning rate's line: a selection that trains nothing runs once)`
+            : ""
+        }.`,
     );
     if (outcome.failed) return yield* outcome.failed;
   })).pipe(Command.withDescription("run a pipeline file and write results and a summary to a run directory"));

@@ -32,6 +32,7 @@ import { queueLauncher } from "../queue/coordinator.ts";
 import { type BundleInput, checkTravellingModules } from "../queue/bundle.ts";
 import { runIdOf } from "../queue/keys.ts";
 import { failedLineOf } from "./runner.ts";
+import { copyLine, planCopies } from "./copies.ts";
 
 /** Where and how to run. */
 export interface RunOptions {
@@ -65,6 +66,8 @@ export interface RunOutcome {
   readonly summary: Summary;
   readonly markdown: string;
   readonly trialsRun: number;
+  /** Of `trialsRun`, the trials recorded as a copy of another learning rate's line (a selection that trains nothing). */
+  readonly trialsCopied: number;
   /** Trials already recorded by an earlier attempt (kept, not run again). */
   readonly trialsSkipped: number;
   /** Where the trials ran: `in this process`, `2 worker processes`. */
@@ -201,17 +204,19 @@ export const runPipeline = (
       );
     }
 
-    // progress: finished trials of this run, an ETA from their mean time, the trial of each epoch
+    // progress: trials run and copied in this attempt, an ETA from the mean time of those run, the trial of each epoch
     const names = new Map(todo.map((t) => [t.key, trialName(prepared, t)]));
     let finished = 0;
+    let copied = 0;
     let seconds = 0;
-    const eta = () => (finished > 0 ? (seconds / finished) * (todo.length - finished) : undefined);
+    let launched = todo.length; // known once the copies are planned
+    const eta = () => (finished > 0 ? (seconds / finished) * (launched - finished) : undefined);
     const onEpoch = (key: string, epoch: number, epochs: number, loss: number) => {
       if (!opts.epoch) return Effect.void;
       const left = eta();
       return opts.epoch({
         trial: names.get(key) ?? key,
-        done: skipped + finished,
+        done: skipped + finished + copied,
         total: prepared.trials.length,
         epoch,
         epochs,
@@ -230,6 +235,14 @@ export const runPipeline = (
     // every source model the remaining trials need is pre-trained here, once, before any trial runs
     const models = new Set<string>();
     for (const s of new Set(todo.map((t) => t.shiftIndex))) models.add((yield* runner.pretrain(s)).key);
+    // a selection that trains nothing runs once per (shift, seed, size), not once per learning rate
+    const recorded = prepared.trials.flatMap((t) => {
+      const o = latest.get(t.key);
+      return o === undefined ? [] : [{ trial: t, outcome: o }];
+    });
+    const plan = yield* planCopies(todo, recorded, runner.trainsNothing);
+    const launch = plan.launch;
+    launched = launch.length;
     if (opts.exportSplits) {
       const where = yield* exportSplits(prepared, runner, opts.outDir);
       yield* opts.log(`exported every shift's splits, source data and pre-trained weights to ${where}/`);
@@ -238,7 +251,7 @@ export const runPipeline = (
     const count = opts.workers === undefined
       ? 1
       : opts.workers.count === "auto"
-      ? autoConcurrency(todo.length)
+      ? autoConcurrency(launch.length)
       : opts.workers.count;
     const launcher: Launcher<FileSystem.FileSystem | Path.Path | CommandExecutor.CommandExecutor> = opts.queue
       ? yield* queued(prepared, opts, opts.queue, manifest, backend.name, models, skipped, onEpoch)
@@ -256,32 +269,41 @@ export const runPipeline = (
         onEpoch,
       })
       : inProcess(runner);
-    if (todo.length > 0 && (count > 1 || opts.queue)) {
-      yield* opts.log(`running ${todo.length} trials on ${launcher.description}`);
+    if (launch.length > 0 && (count > 1 || opts.queue)) {
+      yield* opts.log(`running ${launch.length} trials on ${launcher.description}`);
     }
 
-    yield* launcher.run(todo).pipe(
-      Stream.runForEach((outcome) =>
-        Effect.gen(function* () {
-          yield* appendOutcome(run, outcome);
-          latest.set(outcome.key, outcome);
+    const record = (outcome: TrialOutcome, copyOf?: TrialOutcome) =>
+      Effect.gen(function* () {
+        yield* appendOutcome(run, outcome);
+        latest.set(outcome.key, outcome);
+        if (copyOf) copied++;
+        else {
           finished++;
           seconds += outcome.seconds;
-          const where = `[${skipped + finished}/${prepared.trials.length}] ${outcome.shift} × ${outcome.selection} ` +
-            `seed ${outcome.seed} lr ${outcome.lr ?? "–"}`;
-          const left = eta();
-          const tail = `${outcome.seconds} s; ETA ${formatDuration(left ?? 0)}`;
-          if (isFailed(outcome)) {
-            yield* opts.log(
-              `${where}: FAILED (${outcome.error.tag}: ${outcome.error.message.split("\n")[0]}) (${tail})`,
-            );
-          } else {
-            const metric = Object.keys(outcome.val)[0];
-            yield* opts.log(
-              `${where}: val ${metric} ${fmt(outcome.val[metric])}, test ${fmt(outcome.test[metric])} ` +
-                `(epoch ${outcome.epoch}, ${tail})`,
-            );
-          }
+        }
+        const where = `[${skipped + finished + copied}/${prepared.trials.length}] ${outcome.shift} × ` +
+          `${outcome.selection} seed ${outcome.seed} lr ${outcome.lr ?? "–"}`;
+        const left = eta();
+        const tail = copyOf
+          ? `the line of lr ${copyOf.lr ?? "–"}: this selection trains nothing, whatever the learning rate`
+          : `${outcome.seconds} s; ETA ${formatDuration(left ?? 0)}`;
+        if (isFailed(outcome)) {
+          yield* opts.log(`${where}: FAILED (${outcome.error.tag}: ${outcome.error.message.split("\n")[0]}) (${tail})`);
+        } else {
+          const metric = Object.keys(outcome.val)[0];
+          yield* opts.log(
+            `${where}: val ${metric} ${fmt(outcome.val[metric])}, test ${fmt(outcome.test[metric])} ` +
+              `(epoch ${outcome.epoch}, ${tail})`,
+          );
+        }
+      });
+    for (const { trial, from } of plan.fromRecorded) yield* record(copyLine(from, trial), from);
+    yield* launcher.run(launch).pipe(
+      Stream.runForEach((outcome) =>
+        Effect.gen(function* () {
+          yield* record(outcome);
+          for (const t of plan.followers.get(outcome.key) ?? []) yield* record(copyLine(outcome, t), outcome);
         })
       ),
     );
@@ -296,7 +318,8 @@ export const runPipeline = (
       outDir: opts.outDir,
       summary: written.summary,
       markdown: written.markdown,
-      trialsRun: finished,
+      trialsRun: finished + copied,
+      trialsCopied: copied,
       trialsSkipped: skipped,
       launcher: launcher.description,
       failed: failed.length === 0 ? undefined : new TrialsFailedError({

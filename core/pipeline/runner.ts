@@ -18,6 +18,7 @@ import { rngFor } from "../random.ts";
 import { stratifiedSamples } from "../splits.ts";
 import { datasetHash, snapshotHash } from "../hash.ts";
 import type { PluginError, TrainingError, UserError } from "../errors.ts";
+import type { SelectorImpl } from "../plugin.ts";
 import { type OnMiss, type Pretrained, pretrained, splitAccuracy } from "../pretrain.ts";
 import { pretrainKey, type PretrainSpec } from "../cache.ts";
 import { TensorBackend } from "../backend.ts";
@@ -64,6 +65,15 @@ export interface TrialRunner {
     trial: Trial,
     f: (ctx: { readonly model: Model; readonly splits: TargetSplits }) => A,
   ) => Effect.Effect<A, UserError, FileSystem.FileSystem | Path.Path>;
+  /**
+   * Whether `trial`'s selection trains nothing whatever the learning rate: asked for its
+   * multipliers of every epoch at the pre-trained weights (the weights it would see in
+   * every epoch, since nothing trains), it gives no positive multiplier, never asks for
+   * gradient statistics and never reads the training losses. Its trials then differ only
+   * in a learning rate they never use, and give the same line (see copies.ts). A
+   * selector that throws here answers false (its trial reports the error).
+   */
+  readonly trainsNothing: (trial: Trial) => Effect.Effect<boolean, UserError, FileSystem.FileSystem | Path.Path>;
   /** Run a rung of a trial: its outcome line when it finished, or a checkpoint when the rung stopped early. */
   readonly runRung: (
     trial: Trial,
@@ -76,6 +86,39 @@ export interface Paused {
   readonly _tag: "Paused";
   readonly checkpoint: TrialCheckpoint;
 }
+
+/**
+ * True when `selector`, asked for every epoch's multipliers on `model` as it is, gives
+ * no positive multiplier without asking for gradient statistics or reading the training
+ * losses (so its answer cannot depend on anything a learning rate changes).
+ */
+export const selectsNothing = (selector: SelectorImpl, model: Model, epochs: number): boolean => {
+  let looked = false;
+  try {
+    for (let epoch = 0; epoch < epochs; epoch++) {
+      const losses = new Proxy(Array.from({ length: epoch }, () => 0), {
+        get: (target, prop, receiver) => {
+          looked = true;
+          return Reflect.get(target, prop, receiver);
+        },
+      });
+      const m = selector.multipliers({
+        model,
+        epoch,
+        epochs,
+        trainLosses: losses,
+        gradientStats: () => {
+          looked = true;
+          throw new Error("asked for gradient statistics");
+        },
+      });
+      if (looked || [...m.values()].some((x) => x > 0)) return false;
+    }
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 /** The name of a trial in progress lines. */
 export const trialName = (prepared: Prepared, t: Trial): string =>
@@ -310,6 +353,11 @@ export const makeTrialRunner = (
           return (yield* shiftContext(s)).pre;
         }),
       runRung,
+      trainsNothing: (t) =>
+        Effect.map(shiftContext(t.shiftIndex), (sh) => {
+          restore(sh.model, sh.pre.weights);
+          return selectsNothing(made.selectors[t.selectionIndex], sh.model, p.settings.finetune.epochs);
+        }),
       atStart: (t, f) =>
         Effect.gen(function* () {
           const { sh, sc } = yield* seedContext(t);

@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import * as tf from "@tensorflow/tfjs-core";
 import { Effect } from "effect";
-import { defineEvaluator, defineShift, run, Schema, validate } from "../../mod.ts";
+import { defineEvaluator, defineSelector, defineShift, run, Schema, validate } from "../../mod.ts";
 import type { ResultLine } from "../../core/results.ts";
 import { PipelineFileError, PluginError } from "../../core/errors.ts";
 import { tempDir, useWasm } from "../helpers.ts";
@@ -337,4 +337,58 @@ Deno.test("pipeline: failure paths release every tensor (failed trials, a shift 
   const refused = await run(other, { out: `${dir}/a`, cache }).then(() => undefined, (e) => e);
   assert.equal(refused?._tag, "RunDirectoryError");
   assert.equal(tf.memory().numTensors, before);
+});
+
+Deno.test("pipeline: a selection that trains nothing runs once per shift and seed; its other learning rates get the line it would give", async () => {
+  const dir = await tempDir("trains-nothing");
+  const cache = `${dir}/cache`;
+  // trains nothing too, but only after reading the training losses: it must run at every learning rate
+  const peeking = defineSelector({
+    name: "peek-then-freeze",
+    description: "reads the training losses, trains nothing",
+    options: Schema.Struct({}),
+    make: () =>
+      Effect.succeed({
+        label: "peek",
+        multipliers: ({ trainLosses }) => (trainLosses.length > 99 ? new Map([["x", 1]]) : new Map()),
+      }),
+  });
+  const logs: string[] = [];
+  const file = await write(dir, "two-lrs.yaml", tiny("", "[none, last-layer, peek-then-freeze]"));
+  const outcome = await run(file, { out: `${dir}/a`, cache, plugins: [peeking], log: (l) => logs.push(l) });
+  const lines = await readLines(`${dir}/a`);
+  assert.equal(lines.length, 2 * 3 * 2, "a line for every trial of the grid");
+  assert.equal(new Set(lines.map((l) => l.key)).size, lines.length);
+  const copiedLogs = logs.filter((l) => l.includes("trains nothing, whatever the learning rate"));
+  assert.equal(copiedLogs.length, 2, `one copy per shift (${copiedLogs.join(" | ")})`);
+  assert.ok(copiedLogs.every((l) => l.includes("× none ")), "only `none` is copied; the peeking selector ran twice");
+  assert.equal(outcome.trialsRun, 12);
+  assert.equal(outcome.trialsCopied, 2);
+
+  // independent check: a grid with only the second learning rate runs that `none` trial for real (same key)
+  const single = await write(
+    dir,
+    "one-lr.yaml",
+    tiny("", "[none]").replace("learningRates: [0.01, 0.001]", "learningRates: [0.001]"),
+  );
+  await run(single, { out: `${dir}/b`, cache });
+  const real = await readLines(`${dir}/b`);
+  assert.equal(real.length, 2);
+  for (const r of real) {
+    const copy = lines.find((l) => l.key === r.key);
+    assert.ok(copy, `the one-rate run's none trial ${r.key} is in the two-rate grid`);
+    assert.equal(copy!.seconds, 0, "lr 0.001 comes second in the grid: it is the copy");
+    const { seconds: _a, ...ran } = r;
+    const { seconds: _b, ...copied } = copy!;
+    assert.deepEqual(copied, ran, "the copied line is the line that trial gives when it runs");
+  }
+
+  // a resume that finds the leader's line recorded copies it without running anything
+  const copiedKeys = real.map((r) => r.key).sort();
+  const kept = lines.filter((l) => !copiedKeys.includes(l.key));
+  await Deno.writeTextFile(`${dir}/a/results.jsonl`, kept.map((l) => JSON.stringify(l)).join("\n") + "\n");
+  const again = await run(file, { out: `${dir}/a`, cache, plugins: [peeking] });
+  assert.equal(again.trialsRun, 2);
+  assert.equal(again.trialsCopied, 2);
+  assert.deepEqual((await readLines(`${dir}/a`)).slice(-2).map((l) => l.key).sort(), copiedKeys);
 });
