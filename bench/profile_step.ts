@@ -3,7 +3,9 @@
  * grouped by kernel name and input shapes, largest first: where a step's time goes.
  *
  *   deno run -A bench/profile_step.ts [--model resnet-mini] [--subset all] [--backend wasm]
- *     [--batches 4] [--top 25] [--threads 1]
+ *     [--batches 4] [--top 25] [--threads 1] [--batch 64] [--batch-norm eval|train]
+ *
+ * `--batch-norm train --batch 128` profiles a pre-training step (batch statistics).
  *
  * Kernel times are wall times of each kernel call (the wasm backend runs synchronously);
  * the total is compared with the step's wall time, the rest being JS overhead
@@ -31,6 +33,8 @@ const { values } = parseArgs({
     batches: { type: "string", default: "4" },
     top: { type: "string", default: "25" },
     threads: { type: "string", default: "1" },
+    batch: { type: "string", default: String(BATCH) },
+    "batch-norm": { type: "string", default: "eval" },
   },
 });
 const plugin = [smallCnn, resnetMini].find((p) => p.name === values.model);
@@ -39,14 +43,16 @@ await Effect.runPromise(initBackend(values.backend as BackendChoice, { threads: 
 const impl = await Effect.runPromise(plugin.make({}) as Effect.Effect<ModelImpl>);
 const model = impl.build({ inputShape: [28, 28, 1], numClasses: 10 }, rngFor(0, ["bench", "init"]));
 const batches = Number(values.batches);
-const data = randomSplit(BATCH * batches);
+const batchSize = Number(values.batch);
+const batchNormMode = values["batch-norm"] === "train" ? "train" : "eval";
+const data = randomSplit(batchSize * batches);
 const mult = subsetOf(model, values.subset);
 const epoch = () =>
   Effect.runPromise(train(model, data, {
     epochs: 1,
-    batchSize: BATCH,
+    batchSize,
     learningRate: 1e-4,
-    batchNormMode: "eval",
+    batchNormMode,
     multipliers: () => mult,
     rng: rngFor(0, ["bench", "batches"]),
     what: "profile",
@@ -70,7 +76,9 @@ for (const k of info.kernels) {
   total += ms;
 }
 console.log(
-  `${values.model} ${values.subset} on ${tf.getBackend()}, batch ${BATCH}: ${wallPerStep.toFixed(1)} ms/step wall, ` +
+  `${values.model} ${values.subset} on ${tf.getBackend()}, batch ${batchSize}, batch norm ${batchNormMode}: ${
+    wallPerStep.toFixed(1)
+  } ms/step wall, ` +
     `${(total / batches).toFixed(1)} ms/step in kernels (${info.kernels.length / batches} kernel calls/step)`,
 );
 for (const [key, e] of [...byKey.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, Number(values.top))) {

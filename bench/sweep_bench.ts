@@ -1,37 +1,51 @@
 /**
  * End-to-end sweep benchmark: the wall time of a whole surgical sweep (every layer
- * subset of a pipeline, default bench/sweep-quickstart.yaml) run with the CLI as a user
- * runs it, cold (empty model cache: pre-training included) and warm, at each
- * `--concurrency`; and, with `--peer`, the same sweep written the paper's way in
- * PyTorch (bench/torch_sweep.py: whole-network forward for every subset) timed in
- * the same run. Peak resident memory of each run is reported when GNU time is
- * installed (/usr/bin/time).
+ * subset of a pipeline) run with the CLI as a user runs it, cold (empty model cache:
+ * pre-training included) and warm, at each `--concurrency`; and, with `--peer`, the same
+ * sweep written the paper's way in PyTorch (bench/torch_sweep.py: whole-network forward
+ * for every subset, validation after every epoch, the same candidates) timed in the
+ * same run, on 1 and 2 threads. Pipelines: bench/sweep-quickstart.yaml (small-cnn, 63
+ * trials, the default) and bench/sweep-resnet.yaml (resnet-mini, the parity protocol on
+ * one seed, 42 trials); `--pipeline` takes a comma-separated list. `--reps N` repeats
+ * every timing N times and reports the median with the minimum and maximum. Warns when
+ * the machine is busy at the start (load average above the core count). Peak resident
+ * memory of each run is reported when GNU time is installed (/usr/bin/time).
  *
- *   deno task bench:sweep [--pipeline bench/sweep-quickstart.yaml] [--concurrency 1,2] [--peer] [--json]
+ *   deno task bench:sweep [--pipeline bench/sweep-quickstart.yaml,bench/sweep-resnet.yaml]
+ *     [--concurrency 1,2] [--reps 1] [--peer] [--json]
  *
  * `--json` prints one object per line:
- * {"runner":"scalpel","cache":"cold","concurrency":1,"seconds":…,"peak_rss_mib":…}
+ * {"pipeline":"sweep-quickstart","runner":"scalpel","cache":"cold","concurrency":1,"trials":63,
+ *  "seconds":…,"seconds_min":…,"seconds_max":…,"peak_rss_mib":…}
+ * (PyTorch rows add "pretrain_seconds").
  * @module
  */
 import { parseArgs } from "node:util";
 import { validate } from "../mod.ts";
+import type { ResolvedPipeline } from "../core/pipeline/load.ts";
 import { packagedMnistDir } from "../plugins/datasets/mnist.ts";
+import { busyWarning, spreadOf } from "./rates.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
   options: {
     pipeline: { type: "string", default: "bench/sweep-quickstart.yaml" },
     concurrency: { type: "string", default: "1,2" },
+    reps: { type: "string", default: "1" },
     peer: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
   },
 });
+const reps = Number(values.reps);
+if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps: a whole number ≥ 1 (got ${values.reps})`);
 
 const root = new URL("..", import.meta.url).pathname;
 const work = `${root}.cache/bench-sweep`;
 await Deno.remove(work, { recursive: true }).catch(() => {});
 await Deno.mkdir(work, { recursive: true });
 const gnuTime = await Deno.stat("/usr/bin/time").then(() => true, () => false);
+const busy = busyWarning();
+if (busy) console.error(busy);
 
 interface Timed {
   readonly seconds: number;
@@ -57,6 +71,24 @@ const timed = async (cmd: string, args: string[]): Promise<Timed> => {
   };
 };
 
+/** `reps` timings of one command: the spread of their seconds, the largest peak RSS, the last stdout. */
+const repeated = async (run: (rep: number) => Promise<Timed>) => {
+  const runs: Timed[] = [];
+  for (let rep = 0; rep < reps; rep++) runs.push(await run(rep));
+  const s = spreadOf(runs.map((r) => r.seconds));
+  const rss = runs.flatMap((r) => (r.peakRssMib === undefined ? [] : [r.peakRssMib]));
+  const round1 = (x: number) => Math.round(x * 10) / 10;
+  return {
+    fields: {
+      seconds: round1(s.median),
+      seconds_min: round1(s.min),
+      seconds_max: round1(s.max),
+      ...(rss.length ? { peak_rss_mib: Math.max(...rss) } : {}),
+    },
+    last: runs.at(-1)!,
+  };
+};
+
 const rows: Array<Record<string, string | number>> = [];
 const report = (row: Record<string, string | number>) => {
   rows.push(row);
@@ -64,46 +96,59 @@ const report = (row: Record<string, string | number>) => {
   else console.error(JSON.stringify(row));
 };
 
-const pipeline = await validate(values.pipeline);
-const trials = pipeline.shifts.length * pipeline.selections.length * pipeline.settings.seeds *
-  pipeline.settings.finetune.learningRates.length;
+/** The name bench/torch_sweep.py knows a shift by, or a one-paragraph error. */
+const peerShiftName = (p: ResolvedPipeline, i: number): string => {
+  const s = p.shifts[i];
+  const o = s.encoded as { name?: string; severity?: number; permutation?: string };
+  if (
+    s.plugin.name === "corruption" && (o.name === "gaussian_noise" || o.name === "impulse_noise") && o.severity === 5
+  ) {
+    return o.name;
+  }
+  if (s.plugin.name === "label-permutation" && o.permutation === "reverse") return "labels reversed";
+  throw new Error(
+    `${p.file}: ${s.path} (${s.plugin.name}) has no PyTorch twin in bench/torch_sweep.py, which knows Gaussian and ` +
+      "impulse noise at severity 5 and reversed labels. Run without --peer, or add the shift to bench/torch_sweep.py.",
+  );
+};
+
 const deno = Deno.execPath();
 const perms = ["--allow-read", "--allow-env", "--allow-sys=uid,gid,hostname", `--allow-write=${work}`, "--allow-run"];
-for (const concurrency of values.concurrency.split(",").map(Number)) {
-  const cache = `${work}/cache-${concurrency}`;
-  for (const state of ["cold", "warm"]) {
-    const out = `${work}/run-${concurrency}-${state}`;
-    const r = await timed(deno, [
-      "run",
-      ...perms,
-      "cli.ts",
-      "run",
-      values.pipeline,
-      "--out",
-      out,
-      "--cache",
-      cache,
-      "--quiet",
-      "--concurrency",
-      String(concurrency),
-    ]);
-    report({
-      runner: "scalpel",
-      cache: state,
-      concurrency,
-      trials,
-      seconds: Math.round(r.seconds * 10) / 10,
-      ...(r.peakRssMib === undefined ? {} : { peak_rss_mib: r.peakRssMib }),
-    });
+for (const file of values.pipeline.split(",")) {
+  const pipeline = await validate(file);
+  const name = pipeline.settings.name ?? file;
+  const trials = pipeline.shifts.length * pipeline.selections.length * pipeline.settings.seeds *
+    pipeline.settings.finetune.learningRates.length;
+  for (const concurrency of values.concurrency.split(",").map(Number)) {
+    for (const state of ["cold", "warm"]) {
+      const r = await repeated((rep) => {
+        // a cold run gets an empty cache of its own; a warm one the cache its cold run filled
+        const cache = `${work}/cache-${name}-${concurrency}-${state === "cold" ? `cold${rep}` : `cold${reps - 1}`}`;
+        return timed(deno, [
+          "run",
+          ...perms,
+          "cli.ts",
+          "run",
+          file,
+          "--out",
+          `${work}/run-${name}-${concurrency}-${state}-${rep}`,
+          "--cache",
+          cache,
+          "--quiet",
+          "--concurrency",
+          String(concurrency),
+        ]);
+      });
+      report({ pipeline: name, runner: "scalpel", cache: state, concurrency, trials, ...r.fields });
+    }
   }
-}
 
-if (values.peer) {
-  const s = pipeline.settings;
-  for (const threads of [1, 2]) {
+  if (values.peer) {
+    const s = pipeline.settings;
     const peerOptions = {
       "mnist-dir": packagedMnistDir(),
-      threads,
+      model: pipeline.model.plugin.name,
+      shifts: pipeline.shifts.map((_, i) => peerShiftName(pipeline, i)).join(","),
       "pretrain-examples": s.pretrain.examples ?? 60000,
       "pretrain-epochs": s.pretrain.epochs,
       "pretrain-batch": s.pretrain.batchSize,
@@ -115,44 +160,52 @@ if (values.peer) {
       batch: s.finetune.batchSize,
       lrs: s.finetune.learningRates.join(","),
     };
-    const r = await timed("/usr/bin/python3", [
-      `${root}bench/torch_sweep.py`,
-      ...Object.entries(peerOptions).flatMap(([k, v]) => [`--${k}`, String(v)]),
-    ]).catch((e) => {
-      console.error(`PyTorch peer not run (install Debian's python3-torch): ${String(e).split("\n").slice(-3)}`);
-      return undefined;
-    });
-    if (!r) break;
-    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
-    const pre = lines.find((l) => l.phase === "pretrain");
-    report({
-      runner: `pytorch-${threads}t`,
-      cache: "cold",
-      concurrency: 1,
-      trials: lines.filter((l) => "selection" in l).length,
-      seconds: Math.round(r.seconds * 10) / 10,
-      pretrain_seconds: Math.round(Number(pre?.seconds) * 10) / 10,
-      ...(r.peakRssMib === undefined ? {} : { peak_rss_mib: r.peakRssMib }),
-    });
-    if (threads === 2 && !values.json) {
-      console.log("\nPyTorch test accuracy (lr chosen on validation):");
-      const best = new Map<string, Record<string, unknown>>();
-      for (const l of lines.filter((l) => "selection" in l)) {
-        const k = `${l.shift} | ${l.selection}`;
-        if (!best.has(k) || Number(l.val) > Number(best.get(k)!.val)) best.set(k, l);
+    for (const threads of [1, 2]) {
+      const r = await repeated(() =>
+        timed("/usr/bin/python3", [
+          `${root}bench/torch_sweep.py`,
+          ...Object.entries({ ...peerOptions, threads }).flatMap(([k, v]) => [`--${k}`, String(v)]),
+        ])
+      ).catch((e) => {
+        console.error(`PyTorch peer not run (install Debian's python3-torch): ${String(e).split("\n").slice(-3)}`);
+        return undefined;
+      });
+      if (!r) break;
+      const lines = r.last.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+      const pre = lines.find((l) => l.phase === "pretrain");
+      report({
+        pipeline: name,
+        runner: `pytorch-${threads}t`,
+        cache: "cold",
+        concurrency: 1,
+        trials: lines.filter((l) => "selection" in l).length,
+        ...r.fields,
+        pretrain_seconds: Math.round(Number(pre?.seconds) * 10) / 10,
+      });
+      if (threads === 2 && !values.json) {
+        console.log(`\n${name}: PyTorch test accuracy (lr chosen on validation):`);
+        const best = new Map<string, Record<string, unknown>>();
+        for (const l of lines.filter((l) => "selection" in l)) {
+          const k = `${l.shift} | ${l.selection}`;
+          if (!best.has(k) || Number(l.val) > Number(best.get(k)!.val)) best.set(k, l);
+        }
+        for (const [k, l] of best) console.log(`  ${k}: ${(100 * Number(l.test)).toFixed(1)} % (lr ${l.lr})`);
       }
-      for (const [k, l] of best) console.log(`  ${k}: ${(100 * Number(l.test)).toFixed(1)} % (lr ${l.lr})`);
     }
   }
 }
 
 if (!values.json) {
   console.log(
-    "\n| runner | model cache | concurrency | trials | wall s | peak RSS MiB |\n|---|---|---:|---:|---:|---:|",
+    "\n| pipeline | runner | model cache | concurrency | trials | wall s (min–max) | peak RSS MiB |\n" +
+      "|---|---|---|---:|---:|---:|---:|",
   );
   for (const r of rows) {
+    const spread = reps > 1 ? ` (${r.seconds_min}–${r.seconds_max})` : "";
     console.log(
-      `| ${r.runner} | ${r.cache} | ${r.concurrency} | ${r.trials} | ${r.seconds} | ${r.peak_rss_mib ?? "–"} |`,
+      `| ${r.pipeline} | ${r.runner} | ${r.cache} | ${r.concurrency} | ${r.trials} | ${r.seconds}${spread} | ${
+        r.peak_rss_mib ?? "–"
+      } |`,
     );
   }
 }

