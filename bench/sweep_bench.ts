@@ -112,6 +112,19 @@ const peerShiftName = (p: ResolvedPipeline, i: number): string => {
   );
 };
 
+/** The pipeline's selections, which must all be the paper's fixed subsets (bench/torch_sweep.py knows no other). */
+const peerSelectionNames = (p: ResolvedPipeline): string => {
+  const fixed = ["none", "first-layer", "block1", "block2", "block3", "last-layer", "all"];
+  const other = p.selections.find((s) => !fixed.includes(s.plugin.name));
+  if (other) {
+    throw new Error(
+      `${p.file}: ${other.path} (${other.plugin.name}) has no PyTorch twin in bench/torch_sweep.py, which runs the ` +
+        `fixed subsets (${fixed.join(", ")}). Run without --peer, or leave that selection out.`,
+    );
+  }
+  return p.selections.map((s) => s.plugin.name).join(",");
+};
+
 const deno = Deno.execPath();
 const perms = ["--allow-read", "--allow-env", "--allow-sys=uid,gid,hostname", `--allow-write=${work}`, "--allow-run"];
 for (const file of values.pipeline.split(",")) {
@@ -119,6 +132,9 @@ for (const file of values.pipeline.split(",")) {
   const name = pipeline.settings.name ?? file;
   const trials = pipeline.shifts.length * pipeline.selections.length * pipeline.settings.seeds *
     pipeline.settings.finetune.learningRates.length;
+  // checked before anything is timed
+  const peerShifts = values.peer ? pipeline.shifts.map((_, i) => peerShiftName(pipeline, i)).join(",") : "";
+  const peerSelections = values.peer ? peerSelectionNames(pipeline) : "";
   for (const concurrency of values.concurrency.split(",").map(Number)) {
     for (const state of ["cold", "warm"]) {
       const r = await repeated((rep) => {
@@ -148,7 +164,8 @@ for (const file of values.pipeline.split(",")) {
     const peerOptions = {
       "mnist-dir": packagedMnistDir(),
       model: pipeline.model.plugin.name,
-      shifts: pipeline.shifts.map((_, i) => peerShiftName(pipeline, i)).join(","),
+      shifts: peerShifts,
+      selections: peerSelections,
       "pretrain-examples": s.pretrain.examples ?? 60000,
       "pretrain-epochs": s.pretrain.epochs,
       "pretrain-batch": s.pretrain.batchSize,

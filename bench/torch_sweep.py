@@ -101,6 +101,7 @@ def main():
     ap.add_argument("--lrs", default="0.03,0.01,0.001")
     ap.add_argument("--model", default="small-cnn", choices=["small-cnn", "resnet-mini"])
     ap.add_argument("--shifts", default="gaussian_noise,impulse_noise,labels reversed")
+    ap.add_argument("--selections", default=",".join(SUBSETS))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -156,7 +157,7 @@ def main():
         ys = {"train": torch.from_numpy(ty[tr]), "val": torch.from_numpy(ty[va]), "test": torch.from_numpy(ey[te])}
         emit({"phase": f"shift {shift}", "seconds": time.perf_counter() - t})
         t = time.perf_counter()
-        for selection in SUBSETS:
+        for selection in args.selections.split(","):
             groups = set(selection_names(model, selection))
             for lr in (lrs if groups else [None]):
                 model.load_state_dict(pretrained)
