@@ -16,8 +16,9 @@
  *
  * `--json` prints one object per line:
  * {"pipeline":"sweep-quickstart","runner":"scalpel","cache":"cold","concurrency":1,"trials":63,
- *  "seconds":…,"seconds_min":…,"seconds_max":…,"peak_rss_mib":…}
- * (PyTorch rows add "pretrain_seconds").
+ *  "seconds":…,"seconds_min":…,"seconds_max":…,"peak_rss_mib":…,"trial_seconds":…}
+ * (`trial_seconds`: the trials' own seconds summed over the processes that ran them, last
+ * repetition; PyTorch rows have "pretrain_seconds" instead).
  * @module
  */
 import { parseArgs } from "node:util";
@@ -155,7 +156,27 @@ for (const file of values.pipeline.split(",")) {
           String(concurrency),
         ]);
       });
-      report({ pipeline: name, runner: "scalpel", cache: state, concurrency, trials, ...r.fields });
+      // where the time went (last repetition): the trials' own seconds, summed over the processes that ran them
+      const lines = (await Deno.readTextFile(`${work}/run-${name}-${concurrency}-${state}-${reps - 1}/results.jsonl`))
+        .trim().split("\n").map((l) => JSON.parse(l) as { selection: string; seconds: number });
+      const bySelection = new Map<string, number>();
+      for (const l of lines) bySelection.set(l.selection, (bySelection.get(l.selection) ?? 0) + l.seconds);
+      const trialSeconds = Math.round(lines.reduce((a, l) => a + l.seconds, 0) * 10) / 10;
+      report({
+        pipeline: name,
+        runner: "scalpel",
+        cache: state,
+        concurrency,
+        trials,
+        ...r.fields,
+        trial_seconds: trialSeconds,
+      });
+      if (!values.json) {
+        console.error(
+          `  ${name}, ${state}, concurrency ${concurrency}: trial seconds by selection: ` +
+            [...bySelection].map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", "),
+        );
+      }
     }
   }
 

@@ -69,6 +69,10 @@ Deno.test({
       // 2 shifts × 3 selections × 1 learning rate; the peer runs `none` once per shift too
       assert.equal(r.trials, 6);
     }
+    for (const r of rows.filter((r) => r.runner === "scalpel")) {
+      // one process: its trials took part of the wall time (the rest: start-up, data, pre-training when cold)
+      assert.ok((r.trial_seconds as number) > 0 && (r.trial_seconds as number) < (r.seconds_max as number));
+    }
     for (const r of rows.filter((r) => String(r.runner).startsWith("pytorch"))) {
       assert.ok((r.pretrain_seconds as number) > 0 && (r.pretrain_seconds as number) < (r.seconds as number));
     }
