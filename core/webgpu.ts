@@ -53,7 +53,9 @@ export type AdapterProbe =
  * Whether an adapter is a CPU pretending to be a GPU: one WebGPU marks as a fallback
  * adapter, one with Mesa's software vendor id (0x10005), or one whose name says so.
  */
-export const isSoftwareAdapter = (info: Pick<GPUAdapterInfo, "description" | "vendor" | "isFallbackAdapter">) =>
+export const isSoftwareAdapter = (
+  info: { readonly description: string; readonly vendor: string; readonly isFallbackAdapter?: boolean },
+): boolean =>
   info.isFallbackAdapter === true || info.vendor === "65541" || info.vendor === "0x10005" ||
   /llvmpipe|lavapipe|softpipe|swiftshader|software|microsoft basic render|\bwarp\b/i.test(info.description);
 
@@ -83,10 +85,12 @@ const requestAdapter = async (gpu: GPU): Promise<GPUAdapter | null> => {
   }
 };
 
-/** Ask `gpu` (this runtime's `navigator.gpu` by default) for an adapter. */
-export const probeAdapter = async (
-  gpu: GPU | undefined = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu,
-): Promise<AdapterProbe> => {
+/** Ask this runtime's `navigator.gpu` for an adapter. */
+export const probeAdapter = (): Promise<AdapterProbe> =>
+  probeAdapterOf((globalThis.navigator as { gpu?: GPU } | undefined)?.gpu);
+
+/** Ask `gpu` (a runtime's `navigator.gpu`, undefined where there is none) for an adapter. */
+export const probeAdapterOf = async (gpu: GPU | undefined): Promise<AdapterProbe> => {
   if (gpu === undefined || gpu === null) return { _tag: "NoWebGPU" };
   const adapter = await requestAdapter(gpu);
   if (adapter === null) return { _tag: "NoAdapter" };
