@@ -24,6 +24,8 @@ export type BackendName = "wasm" | "cpu" | "node" | "webgpu";
 
 /** All accepted backend choices. */
 export const backendChoices: ReadonlyArray<BackendChoice> = ["wasm", "cpu", "node", "webgpu", "auto"];
+/** Every backend that can run (`auto` resolves to one of them). */
+export const backendNames: ReadonlyArray<BackendName> = ["wasm", "cpu", "node", "webgpu"];
 
 /** How the wasm backend uses threads. */
 export interface ThreadOptions {
