@@ -6,7 +6,7 @@
  */
 import { Effect } from "effect";
 import { rngFor } from "../core/random.ts";
-import { predict, train } from "../core/train.ts";
+import { readPredictions, train } from "../core/train.ts";
 import type { Model } from "../core/model.ts";
 import type { Split } from "../core/dataset.ts";
 import { PrefixCache } from "../core/prefix_cache.ts";
@@ -111,13 +111,14 @@ export const trainRates = async (model: Model, data: Split, subset: string, o: R
   return spreadOf(rates);
 };
 
-/** Inference examples/s over `data` at batch 64, median over reps. */
-export const inferRate = (model: Model, data: Split, reps: number): number => {
-  predict(model, data, BATCH);
+/** Inference examples/s over `data` at batch 64, median over reps (reading the logits as runs do, on any backend). */
+export const inferRate = async (model: Model, data: Split, reps: number): Promise<number> => {
+  const once = () => Effect.runPromise(readPredictions(model, data, BATCH));
+  await once();
   const rates: number[] = [];
   for (let i = 0; i < reps; i++) {
     const t0 = performance.now();
-    predict(model, data, BATCH);
+    await once();
     rates.push(data.count / ((performance.now() - t0) / 1000));
   }
   return median(rates);

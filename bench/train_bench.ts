@@ -9,10 +9,16 @@
  * batch norm in train mode (batch statistics, running averages updated), batch 128.
  * A busy machine (load average above the core count at start) gets a warning.
  *
- *   deno task bench [--json] [--backends wasm,cpu,node] [--threads 1,2] [--reps 5] [--batches 8] [--peer]
+ *   deno task bench [--json] [--backends wasm,cpu,node,webgpu] [--threads 1,2] [--reps 5] [--batches 8] [--peer]
+ *
+ * `--backends` defaults to wasm; `webgpu` rows (opt-in, `--backends wasm,webgpu`) run on this
+ * machine's WebGPU adapter — on one without a GPU, Mesa's llvmpipe, far slower than wasm:
+ * use few `--batches` and `--reps` there. A backend that cannot start is skipped with its
+ * paragraph.
  *
  * `--threads` lists wasm thread counts (default 1,2); each count past the first runs
- * in a child process (the wasm backend starts once per process). Rows carry `threads`.
+ * in a child process (the wasm backend starts once per process). Rows carry `threads`
+ * (1 on backends other than wasm).
  *
  * `--peer` also runs bench/torch_peer.py (PyTorch on 1 and 2 threads, with Debian's
  * python3-torch when it is installed) in the same run and prints the ratio table.
@@ -62,7 +68,7 @@ const record = (row: Row): void => {
   else {
     console.error(
       `${String(row.model).padEnd(12)} ${String(row.subset).padEnd(11)} ${
-        String(row.backend).padEnd(5)
+        String(row.backend).padEnd(6)
       } ${row.threads}t ${
         row.prefix_cache ? "cached  " : "uncached"
       } train ${row.train_examples_per_s} ex/s (${row.train_min}–${row.train_max}), infer ${row.infer_examples_per_s} ex/s`,
@@ -80,7 +86,7 @@ for (const backend of values.backends.split(",") as BackendChoice[]) {
   for (const plugin of [smallCnn, resnetMini]) {
     const impl = await Effect.runPromise(plugin.make({}) as Effect.Effect<ModelImpl>);
     const model = impl.build({ inputShape: [28, 28, 1], numClasses: 10 }, rngFor(0, ["bench", "init"]));
-    const infer = inferRate(model, data, reps);
+    const infer = await inferRate(model, data, reps);
     for (
       const [subset, cached] of [["all", false], ["block3", false], ["block3", true], ["last-layer", false], [
         "last-layer",

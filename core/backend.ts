@@ -2,7 +2,8 @@
  * The TensorBackend service: selects and initialises the tfjs backend.
  * `wasm` (default, XNNPACK + SIMD, with our gradient kernels), `cpu` (pure JS,
  * slow, the reference), `node` (tfjs-node, only when its native binding loads),
- * `auto` (node if it loads, else wasm).
+ * `webgpu` (tfjs-backend-webgpu on Deno's WebGPU, loaded only when asked for; see
+ * core/webgpu.ts), `auto` (webgpu on a real GPU, else node if it loads, else wasm).
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -14,14 +15,17 @@ import { BackendError } from "./errors.ts";
 import { registerWasmTrainingKernels } from "./kernels/mod.ts";
 import { enableWasmThreads } from "./kernels/threads.ts";
 import { getThreadsCount } from "@tensorflow/tfjs-backend-wasm";
+import { activateWebgpu, type AdapterProbe, probeAdapter, unavailable, webgpuAdapter } from "./webgpu.ts";
 
 /** Backends a user may ask for. */
-export type BackendChoice = "wasm" | "cpu" | "node" | "auto";
+export type BackendChoice = "wasm" | "cpu" | "node" | "webgpu" | "auto";
 /** Backends that can actually run. */
-export type BackendName = "wasm" | "cpu" | "node";
+export type BackendName = "wasm" | "cpu" | "node" | "webgpu";
 
 /** All accepted backend choices. */
-export const backendChoices: ReadonlyArray<BackendChoice> = ["wasm", "cpu", "node", "auto"];
+export const backendChoices: ReadonlyArray<BackendChoice> = ["wasm", "cpu", "node", "webgpu", "auto"];
+/** Every backend that can run (`auto` resolves to one of them). */
+export const backendNames: ReadonlyArray<BackendName> = ["wasm", "cpu", "node", "webgpu"];
 
 /** How the wasm backend uses threads. */
 export interface ThreadOptions {
@@ -86,7 +90,29 @@ const activate = (name: "wasm" | "cpu", threads: ThreadOptions) =>
       }),
   });
 
-/** Initialise the requested backend; returns the name of the one that runs. */
+/** What Deno's WebGPU offers here (an adapter, or why not). */
+const probeWebgpu = Effect.promise(() => probeAdapter());
+
+/** Make webgpu the active backend on the adapter `probe` found, or say why it cannot be. */
+const activateWebgpuOn = (probe: AdapterProbe): Effect.Effect<void, BackendError> =>
+  probe._tag !== "Adapter" ? Effect.fail(unavailable(probe)) : Effect.tryPromise({
+    try: () => activateWebgpu(probe),
+    catch: (e) =>
+      new BackendError({
+        backend: "webgpu",
+        detail: `tfjs-backend-webgpu did not start on ${probe.info.description || "the adapter"} (${
+          String(e).split("\n")[0]
+        })`,
+        fix: "Use --backend wasm.",
+      }),
+  });
+
+/**
+ * Initialise the requested backend; returns the name of the one that runs. `auto`
+ * takes webgpu only on a real GPU (a software adapter such as llvmpipe is several
+ * times slower than wasm on the same CPU), else node when its native binding loads,
+ * else wasm.
+ */
 export const initBackend = (
   choice: BackendChoice,
   threads: ThreadOptions = {},
@@ -94,11 +120,21 @@ export const initBackend = (
   switch (choice) {
     case "node":
       return Effect.as(activateNode, "node" as const);
-    case "auto":
-      return activateNode.pipe(
+    case "webgpu":
+      return Effect.as(Effect.flatMap(probeWebgpu, activateWebgpuOn), "webgpu" as const);
+    case "auto": {
+      const cpuSide = activateNode.pipe(
         Effect.as("node" as const),
         Effect.orElse(() => Effect.as(activate("wasm", threads), "wasm" as const)),
       );
+      return Effect.flatMap(
+        probeWebgpu,
+        (probe): Effect.Effect<BackendName, BackendError> =>
+          probe._tag === "Adapter" && !probe.software
+            ? activateWebgpuOn(probe).pipe(Effect.as("webgpu" as const), Effect.orElse(() => cpuSide))
+            : cpuSide,
+      );
+    }
     default:
       return Effect.as(activate(choice, threads), choice);
   }
@@ -114,8 +150,9 @@ export const TensorBackendLive = (
     Effect.map(initBackend(choice, threads), (name) => ({ name, tfjsVersion: tf.version_core })),
   );
 
-/** The running backend for log lines: `wasm`, `wasm, 2 threads`, `cpu`, … */
+/** The running backend for log lines: `wasm`, `wasm, 2 threads`, `cpu`, `webgpu (llvmpipe …, software)`, … */
 export const backendLabel = (): string => {
   const threads = wasmThreads();
-  return threads > 1 ? `${tf.getBackend()}, ${threads} threads` : tf.getBackend();
+  if (threads > 1) return `${tf.getBackend()}, ${threads} threads`;
+  return tf.getBackend() === "webgpu" ? `webgpu (${webgpuAdapter()})` : tf.getBackend();
 };

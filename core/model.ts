@@ -6,6 +6,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { Effect } from "effect";
+import { readAll, runRead } from "./read.ts";
 
 /** One trainable or state variable with its logical name (`block1/conv/kernel`). */
 export interface NamedVariable {
@@ -107,14 +109,17 @@ export const firstStageUsing = (model: Model, names: ReadonlySet<string>): numbe
 /** Weights as plain arrays, by logical name: independent of any live model. */
 export type Snapshot = ReadonlyMap<string, { readonly shape: number[]; readonly data: Float32Array }>;
 
-/** Copy every parameter and state variable out of the model. */
-export const snapshot = (model: Model): Snapshot => {
-  const out = new Map<string, { shape: number[]; data: Float32Array }>();
-  for (const v of [...model.params, ...model.state]) {
-    out.set(v.name, { shape: [...v.variable.shape], data: v.variable.dataSync() as Float32Array });
-  }
-  return out;
+/** Copy every parameter and state variable out of the model (on any backend, see core/read.ts). */
+export const readSnapshot = (model: Model): Effect.Effect<Snapshot> => {
+  const vars = [...model.params, ...model.state];
+  return Effect.map(
+    readAll(vars.map((v) => v.variable)),
+    (data) => new Map(vars.map((v, i) => [v.name, { shape: [...v.variable.shape], data: data[i] }])),
+  );
 };
+
+/** {@link readSnapshot}, synchronously: on a backend that reads synchronously (every one but webgpu). */
+export const snapshot = (model: Model): Snapshot => runRead("snapshot", readSnapshot(model));
 
 /** Overwrite the model's variables with a snapshot (shapes must agree). */
 export const restore = (model: Model, weights: Snapshot): void => {

@@ -11,9 +11,11 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { Effect } from "effect";
 import type { Split } from "./dataset.ts";
 import { applyStages, type Model } from "./model.ts";
 import { batchRows, inOrder } from "./batches.ts";
+import { readAll, readFloats, runRead } from "./read.ts";
 
 /** The input of one stage for every example of a split. */
 export interface Features {
@@ -44,60 +46,70 @@ export class PrefixCache {
    * The input of stage `boundary` for every example of `split`, under the model's
    * current weights; `undefined` when the model has no stages, `boundary` is 0, or
    * the activations would not fit the budget (the caller then runs the whole network).
+   * Reads tensors on any backend (see core/read.ts).
    */
+  readFeatures(split: Split, boundary: number): Effect.Effect<Features | undefined> {
+    return Effect.gen(this, function* () {
+      const stages = this.model.stages;
+      if (!stages || boundary <= 0 || boundary > stages.length) return undefined;
+      const weights = yield* this.prefixWeights(boundary);
+      const bySplit = this.entries.get(split) ?? new Map<number, Entry>();
+      const hit = bySplit.get(boundary);
+      if (hit && sameWeights(hit.prefixWeights, weights)) {
+        this.stats.reused++;
+        return hit.features;
+      }
+      if (hit) {
+        bySplit.delete(boundary);
+        this.bytes -= hit.features.rows.byteLength;
+      }
+      const features = yield* this.compute(split, boundary);
+      if (!features) return undefined;
+      this.evictFor(features.rows.byteLength);
+      if (this.bytes + features.rows.byteLength > this.budgetBytes) return features;
+      bySplit.set(boundary, { prefixWeights: weights, features });
+      this.entries.set(split, bySplit);
+      this.bytes += features.rows.byteLength;
+      return features;
+    });
+  }
+
+  /** {@link readFeatures}, synchronously: on a backend that reads synchronously (every one but webgpu). */
   features(split: Split, boundary: number): Features | undefined {
-    const stages = this.model.stages;
-    if (!stages || boundary <= 0 || boundary > stages.length) return undefined;
-    const weights = this.prefixWeights(boundary);
-    const bySplit = this.entries.get(split) ?? new Map<number, Entry>();
-    const hit = bySplit.get(boundary);
-    if (hit && sameWeights(hit.prefixWeights, weights)) {
-      this.stats.reused++;
-      return hit.features;
-    }
-    if (hit) {
-      bySplit.delete(boundary);
-      this.bytes -= hit.features.rows.byteLength;
-    }
-    const features = this.compute(split, boundary);
-    if (!features) return undefined;
-    this.evictFor(features.rows.byteLength);
-    if (this.bytes + features.rows.byteLength > this.budgetBytes) return features;
-    bySplit.set(boundary, { prefixWeights: weights, features });
-    this.entries.set(split, bySplit);
-    this.bytes += features.rows.byteLength;
-    return features;
+    return runRead("PrefixCache.features", this.readFeatures(split, boundary));
   }
 
   /** Copies of the weights (parameters and state) used by the stages before `boundary`. */
-  private prefixWeights(boundary: number): Float32Array[] {
+  private prefixWeights(boundary: number): Effect.Effect<Float32Array[]> {
     const groups = new Set(this.model.stages!.slice(0, boundary).map((s) => s.group));
-    return [...this.model.params, ...this.model.state]
-      .filter((v) => groups.has(v.group))
-      .map((v) => v.variable.dataSync() as Float32Array);
+    return readAll(
+      [...this.model.params, ...this.model.state].filter((v) => groups.has(v.group)).map((v) => v.variable),
+    );
   }
 
-  private compute(split: Split, boundary: number, batchSize = 256): Features | undefined {
+  private compute(split: Split, boundary: number, batchSize = 256): Effect.Effect<Features | undefined> {
     const stages = this.model.stages!;
     const shape = this.model.inputShape;
-    let rows: Float32Array | undefined;
-    let rowShape: number[] = [];
-    for (const { start, idx } of inOrder(split.count, batchSize)) {
-      const out = tf.tidy(() => applyStages(stages, batchRows(split.images, shape, idx), "eval", [], 0, boundary));
-      if (!rows) {
-        rowShape = out.shape.slice(1);
-        const rowSize = rowShape.reduce((a, b) => a * b, 1);
-        if (split.count * rowSize * 4 > this.budgetBytes) {
-          out.dispose();
-          return undefined;
+    return Effect.gen(this, function* () {
+      let rows: Float32Array | undefined;
+      let rowShape: number[] = [];
+      for (const { start, idx } of inOrder(split.count, batchSize)) {
+        const out = tf.tidy(() => applyStages(stages, batchRows(split.images, shape, idx), "eval", [], 0, boundary));
+        if (!rows) {
+          rowShape = out.shape.slice(1);
+          const rowSize = rowShape.reduce((a, b) => a * b, 1);
+          if (split.count * rowSize * 4 > this.budgetBytes) {
+            out.dispose();
+            return undefined;
+          }
+          rows = new Float32Array(split.count * rowSize);
         }
-        rows = new Float32Array(split.count * rowSize);
+        const values = yield* readFloats(out).pipe(Effect.ensuring(Effect.sync(() => out.dispose())));
+        rows.set(values, start * (rows.length / split.count));
       }
-      rows.set(out.dataSync() as Float32Array, start * (rows.length / split.count));
-      out.dispose();
-    }
-    this.stats.computed++;
-    return { rows: rows ?? new Float32Array(0), rowShape, count: split.count };
+      this.stats.computed++;
+      return { rows: rows ?? new Float32Array(0), rowShape, count: split.count };
+    });
   }
 
   private evictFor(incoming: number): void {

@@ -7,11 +7,11 @@
 import { Effect, type Scope } from "effect";
 import { FileSystem, Path } from "@effect/platform";
 import { backendLabel } from "./backend.ts";
-import { disposeModel, type Model, type Snapshot, snapshot } from "./model.ts";
+import { disposeModel, type Model, readSnapshot, type Snapshot } from "./model.ts";
 import type { Dataset, Split } from "./dataset.ts";
 import { take } from "./dataset.ts";
 import { rngFor } from "./random.ts";
-import { predict, train } from "./train.ts";
+import { readPredictions, train } from "./train.ts";
 import { CacheError, type TrainingError } from "./errors.ts";
 import { pretrainKey, type PretrainSpec, readCached, TRAINING_NUMERICS, writeCached } from "./cache.ts";
 import { killPoint } from "./killpoint.ts";
@@ -38,8 +38,11 @@ export const pretrainingData = (source: Dataset, budget: PretrainSpec["budget"],
     : source.train;
 
 /** Accuracy of `model` on a split (argmax of the logits). */
-export const splitAccuracy = (model: Model, data: Split): number =>
-  argmaxAccuracy(predict(model, data), data.labels, data.count, model.numClasses);
+export const splitAccuracy = (model: Model, data: Split): Effect.Effect<number> =>
+  Effect.map(
+    readPredictions(model, data),
+    (logits) => argmaxAccuracy(logits, data.labels, data.count, model.numClasses),
+  );
 
 /** Train a freshly built model (released afterwards) on the source; its weights and source test accuracy. */
 const trainFresh = (
@@ -71,7 +74,7 @@ const trainFresh = (
           Effect.tap(() => killPoint("pretrain-epoch")),
         ),
     });
-    return { weights: snapshot(model), accuracy: splitAccuracy(model, source.test) };
+    return { weights: yield* readSnapshot(model), accuracy: yield* splitAccuracy(model, source.test) };
   });
 
 /** What to do when the cache does not hold the model. */

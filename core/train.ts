@@ -15,6 +15,7 @@ import { type AdamSlot, adamSlot, adamUpdate } from "./adam.ts";
 import type { PrefixCache } from "./prefix_cache.ts";
 import type { Rng } from "./random.ts";
 import { TrainingError } from "./errors.ts";
+import { readAll, readFloats, runRead } from "./read.ts";
 
 /** Settings of one training run. */
 export interface TrainSettings {
@@ -27,7 +28,10 @@ export interface TrainSettings {
    * Learning-rate multiplier per variable name for an epoch (given the mean losses of
    * the epochs so far); absent or 0 = frozen.
    */
-  readonly multipliers: (epoch: number, losses: ReadonlyArray<number>) => ReadonlyMap<string, number>;
+  readonly multipliers: (
+    epoch: number,
+    losses: ReadonlyArray<number>,
+  ) => ReadonlyMap<string, number> | Effect.Effect<ReadonlyMap<string, number>>;
   /** Optional L2-SP penalty α‖θ − θ₀‖² toward `anchor` (θ₀ by variable name), over the trained variables. */
   readonly penalty?: { readonly alpha: number; readonly anchor: ReadonlyMap<string, tf.Tensor> };
   /** Batch order stream. */
@@ -124,11 +128,12 @@ export const train = (
     const last = Math.min(settings.epochs, settings.stopAfter ?? settings.epochs);
     for (let epoch = first; epoch < last; epoch++) {
       // a selector that throws is a plugin failure: the trial's error boundary names it
-      const mult = settings.multipliers(epoch, losses);
+      const asked = settings.multipliers(epoch, losses);
+      const mult = Effect.isEffect(asked) ? yield* asked : asked;
       used.push(mult);
       const active: NamedVariable[] = model.params.filter((p) => (mult.get(p.name) ?? 0) > 0);
       const order = settings.rng.permutation(data.count);
-      const pass = active.length > 0 ? passFor(model, data, active, settings) : undefined;
+      const pass = active.length > 0 ? yield* passFor(model, data, active, settings) : undefined;
       let lossSum = 0;
       let batches = 0;
       if (pass) {
@@ -136,7 +141,7 @@ export const train = (
           const idx = order.subarray(start, Math.min(start + settings.batchSize, data.count));
           // A batch of one breaks batch-norm statistics; skip a trailing singleton in train mode.
           if (idx.length < 2 && settings.batchNormMode === "train") continue;
-          const loss = step(model, pass, data, idx, active, mult, slots, settings);
+          const loss = yield* step(model, pass, data, idx, active, mult, slots, settings);
           if (!Number.isFinite(loss)) {
             return yield* new TrainingError({
               what: settings.what,
@@ -160,12 +165,10 @@ export const train = (
     }
     const report = { epochLosses: losses, stepsByVariable: steps, multipliersByEpoch: used };
     if (last >= settings.epochs) return report;
+    const entries = [...slots];
+    const moments = yield* readAll(entries.flatMap(([, s]) => [s.m, s.v]));
     const saved = new Map(
-      [...slots].map(([name, s]) => [name, {
-        m: s.m.dataSync() as Float32Array,
-        v: s.v.dataSync() as Float32Array,
-        step: s.step,
-      }]),
+      entries.map(([name, s], i) => [name, { m: moments[2 * i], v: moments[2 * i + 1], step: s.step }]),
     );
     return { ...report, paused: { epoch: last, slots: saved, ...report } };
   }).pipe(Effect.scoped);
@@ -177,23 +180,29 @@ interface Pass {
 }
 
 /** The pass of an epoch that trains `active`: from the prefix cache when it can serve it. */
-const passFor = (model: Model, data: Split, active: ReadonlyArray<NamedVariable>, settings: TrainSettings): Pass => {
-  const mode = settings.batchNormMode;
-  if (mode === "eval" && settings.prefixCache) {
-    const from = firstStageUsing(model, new Set(active.map((p) => p.name)));
-    const features = settings.prefixCache.features(data, from);
-    if (features) {
-      return {
-        input: (idx) => batchRows(features.rows, features.rowShape, idx),
-        forward: (x) => runStages(model.stages!, x, mode, from),
-      };
+const passFor = (
+  model: Model,
+  data: Split,
+  active: ReadonlyArray<NamedVariable>,
+  settings: TrainSettings,
+): Effect.Effect<Pass> =>
+  Effect.gen(function* () {
+    const mode = settings.batchNormMode;
+    if (mode === "eval" && settings.prefixCache) {
+      const from = firstStageUsing(model, new Set(active.map((p) => p.name)));
+      const features = yield* settings.prefixCache.readFeatures(data, from);
+      if (features) {
+        return {
+          input: (idx) => batchRows(features.rows, features.rowShape, idx),
+          forward: (x) => runStages(model.stages!, x, mode, from),
+        };
+      }
     }
-  }
-  return {
-    input: (idx) => batchImages(data, model.inputShape, idx),
-    forward: (x) => model.forward(x as tf.Tensor4D, mode),
-  };
-};
+    return {
+      input: (idx) => batchImages(data, model.inputShape, idx),
+      forward: (x) => model.forward(x as tf.Tensor4D, mode),
+    };
+  });
 
 /** One Adam step on one batch; returns the batch loss (the step is skipped when it is not finite). */
 const step = (
@@ -205,13 +214,15 @@ const step = (
   mult: ReadonlyMap<string, number>,
   slots: Map<string, AdamSlot>,
   settings: TrainSettings,
-): number => {
+): Effect.Effect<number> => {
   for (const p of active) {
     if (!slots.has(p.name)) {
       slots.set(p.name, adamSlot(p.variable));
     }
   }
-  return tf.tidy(() => {
+  // the loss, the gradients and the new running statistics, kept past the tidy until the loss is read
+  let kept: { value: tf.Scalar; grads: tf.NamedTensorMap; updates: ReadonlyArray<readonly [tf.Variable, tf.Tensor]> };
+  tf.tidy(() => {
     const x = pass.input(idx);
     const y = tf.oneHot(tf.tensor1d(batchLabels(data, idx), "int32"), model.numClasses);
     let updates: ReadonlyArray<readonly [tf.Variable, tf.Tensor]> = [];
@@ -226,48 +237,69 @@ const step = (
       const terms = active.map((p) => tf.sum(tf.square(tf.sub(p.variable, penalty.anchor.get(p.name)!))));
       return tf.add(loss, tf.mul(tf.addN(terms), penalty.alpha)) as tf.Scalar;
     }, active.map((p) => p.variable));
-    const loss = value.dataSync()[0];
-    if (!Number.isFinite(loss)) {
-      for (const [, next] of updates) next.dispose();
-      return loss; // the caller stops; a diverged step is never applied
-    }
-    for (const p of active) {
-      adamUpdate(
-        p.variable,
-        grads[p.variable.name],
-        slots.get(p.name)!,
-        settings.learningRate * (mult.get(p.name) ?? 0),
-      );
-    }
-    for (const [variable, next] of updates) {
-      variable.assign(next);
-      next.dispose();
-    }
-    return loss;
+    for (const g of Object.values(grads)) tf.keep(g);
+    kept = { value: tf.keep(value), grads, updates };
   });
+  const { value, grads, updates } = kept!;
+  const release = Effect.sync(() => {
+    value.dispose();
+    tf.dispose(Object.values(grads));
+    for (const [, next] of updates) next.dispose();
+  });
+  return readFloats(value).pipe(
+    Effect.map(([loss]) => {
+      // the caller stops on a loss that is not finite; a diverged step is never applied
+      if (!Number.isFinite(loss)) return loss;
+      tf.tidy(() => {
+        for (const p of active) {
+          adamUpdate(
+            p.variable,
+            grads[p.variable.name],
+            slots.get(p.name)!,
+            settings.learningRate * (mult.get(p.name) ?? 0),
+          );
+        }
+        for (const [variable, next] of updates) variable.assign(next);
+      });
+      return loss;
+    }),
+    Effect.ensuring(release),
+  );
 };
 
 /**
  * Logits of the model on every example of a split (eval mode), row-major. With a
  * prefix cache, the stages before `from` (which must be unchanged since the cache was
- * filled, or it recomputes them) are not run again.
+ * filled, or it recomputes them) are not run again. Reads tensors on any backend
+ * (see core/read.ts).
  */
+export const readPredictions = (
+  model: Model,
+  data: Split,
+  batchSize = 256,
+  cached?: { readonly cache: PrefixCache; readonly from: number },
+): Effect.Effect<Float32Array> =>
+  Effect.gen(function* () {
+    const features = cached ? yield* cached.cache.readFeatures(data, cached.from) : undefined;
+    const out = new Float32Array(data.count * model.numClasses);
+    for (const { start, idx } of inOrder(data.count, batchSize)) {
+      const logits = tf.tidy(() =>
+        features && cached
+          ? runStages(model.stages!, batchRows(features.rows, features.rowShape, idx), "eval", cached.from).logits
+          : model.forward(batchImages(data, model.inputShape, idx), "eval").logits
+      );
+      out.set(
+        yield* readFloats(logits).pipe(Effect.ensuring(Effect.sync(() => logits.dispose()))),
+        start * model.numClasses,
+      );
+    }
+    return out;
+  });
+
+/** {@link readPredictions}, synchronously: on a backend that reads synchronously (every one but webgpu). */
 export const predict = (
   model: Model,
   data: Split,
   batchSize = 256,
   cached?: { readonly cache: PrefixCache; readonly from: number },
-): Float32Array => {
-  const features = cached ? cached.cache.features(data, cached.from) : undefined;
-  const out = new Float32Array(data.count * model.numClasses);
-  for (const { start, idx } of inOrder(data.count, batchSize)) {
-    const logits = tf.tidy(() =>
-      features && cached
-        ? runStages(model.stages!, batchRows(features.rows, features.rowShape, idx), "eval", cached.from).logits
-        : model.forward(batchImages(data, model.inputShape, idx), "eval").logits
-    );
-    out.set(logits.dataSync(), start * model.numClasses);
-    logits.dispose();
-  }
-  return out;
-};
+): Float32Array => runRead("predict", readPredictions(model, data, batchSize, cached));

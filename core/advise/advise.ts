@@ -33,7 +33,7 @@ import { inspectCacheDir } from "../cache.ts";
 import { writeFileAtomic } from "../store.ts";
 import { disposeModel } from "../model.ts";
 import { rngFor } from "../random.ts";
-import { gradientStats, gradientStatsUnits } from "../gradstats.ts";
+import { gradientStatsUnits, readGradientStats } from "../gradstats.ts";
 import { resolvedJson, type ResolvedPipeline } from "../pipeline/load.ts";
 import { preparePipeline } from "../pipeline/prepare.ts";
 import { makeTrialRunner, trialName } from "../pipeline/runner.ts";
@@ -303,17 +303,20 @@ export const advise = (
         let ranking = signalsRecorded.get(key);
         if (!ranking) {
           const first = trialOf(cell, candidatesAll[0], seed);
-          const scores = yield* runner.atStart(first, ({ model, splits }) => {
-            const stats = gradientStats(model, splits.train, {
-              ...RANKING_STATS,
-              batchSize,
-              rng: rngFor(p.settings.seed, ["advise-signals", shiftId(p, cell.shiftIndex), seed, cell.trainSize]),
-            });
-            const sizes = new Map(model.params.map((v) => [v.name, v.variable.size]));
-            return prepared.made.selectors.map((sel) =>
-              selectionScores(epochZeroMultipliers(sel, model, E, stats), stats, sizes) ?? null
-            );
-          });
+          const scores = yield* runner.atStart(first, ({ model, splits }) =>
+            Effect.map(
+              readGradientStats(model, splits.train, {
+                ...RANKING_STATS,
+                batchSize,
+                rng: rngFor(p.settings.seed, ["advise-signals", shiftId(p, cell.shiftIndex), seed, cell.trainSize]),
+              }),
+              (stats) => {
+                const sizes = new Map(model.params.map((v) => [v.name, v.variable.size]));
+                return prepared.made.selectors.map((sel) =>
+                  selectionScores(epochZeroMultipliers(sel, model, E, stats), stats, sizes) ?? null
+                );
+              },
+            ));
           ranking = {
             type: "signals",
             cell: cell.id,

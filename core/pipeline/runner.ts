@@ -12,7 +12,7 @@ import { Effect, Scope } from "effect";
 import type { FileSystem, Path } from "@effect/platform";
 import type { Dataset } from "../dataset.ts";
 import { take } from "../dataset.ts";
-import { disposeModel, firstStageUsing, type Model, restore, snapshot } from "../model.ts";
+import { disposeModel, firstStageUsing, type Model, readSnapshot, restore } from "../model.ts";
 import { PrefixCache } from "../prefix_cache.ts";
 import { rngFor } from "../random.ts";
 import { stratifiedSamples } from "../splits.ts";
@@ -63,7 +63,7 @@ export interface TrialRunner {
    */
   readonly atStart: <A>(
     trial: Trial,
-    f: (ctx: { readonly model: Model; readonly splits: TargetSplits }) => A,
+    f: (ctx: { readonly model: Model; readonly splits: TargetSplits }) => Effect.Effect<A>,
   ) => Effect.Effect<A, UserError, FileSystem.FileSystem | Path.Path>;
   /**
    * Whether `trial`'s selection trains nothing whatever the learning rate: asked for its
@@ -192,14 +192,15 @@ const loadedWeights = (build: () => Model, source: Dataset) =>
   Effect.acquireUseRelease(
     catchPluginFailures(Effect.sync(build)),
     (m) =>
-      Effect.sync((): Pretrained => {
-        const weights = snapshot(m);
-        return {
+      Effect.gen(function* () {
+        const weights = yield* readSnapshot(m);
+        const loaded: Pretrained = {
           key: `loaded-${snapshotHash(weights)}`,
           weights,
-          sourceTestAccuracy: splitAccuracy(m, source.test),
+          sourceTestAccuracy: yield* splitAccuracy(m, source.test),
           cached: true,
         };
+        return loaded;
       }),
     (m) => Effect.sync(() => disposeModel(m)),
   );
@@ -301,10 +302,10 @@ export const makeTrialRunner = (
         // one cache per target sample, shared by every trial of it (all start from the pre-trained weights)
         const cache = p.settings.finetune.prefixCache ? new PrefixCache(sh.model) : undefined;
         const frozen = cache ? { cache, from: firstStageUsing(sh.model, new Set()) } : undefined; // nothing trained yet
-        const start = yield* catchPluginFailures(Effect.sync(() => ({
+        const start = yield* catchPluginFailures(Effect.all({
           val: evaluate(sh.model, splits.val, made.evaluators, frozen),
           test: evaluate(sh.model, splits.test, made.evaluators, frozen),
-        })));
+        }));
         seedCtx = { shift: t.shiftIndex, seed: t.seed, size: t.trainSize, splits, ...(cache ? { cache } : {}), start };
         return { sh, sc: seedCtx };
       });
@@ -362,7 +363,7 @@ export const makeTrialRunner = (
         Effect.gen(function* () {
           const { sh, sc } = yield* seedContext(t);
           restore(sh.model, sh.pre.weights);
-          return yield* catchPluginFailures(Effect.sync(() => f({ model: sh.model, splits: sc.splits })));
+          return yield* catchPluginFailures(Effect.suspend(() => f({ model: sh.model, splits: sc.splits })));
         }),
       run: (t) =>
         runRung(t, {}).pipe(

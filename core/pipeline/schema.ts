@@ -135,7 +135,8 @@ export const PipelineSchema = Schema.Struct({
   backend: Schema.optionalWith(
     Schema.Literal(...backendChoices).annotations({
       description: "Tensor backend: wasm (XNNPACK), cpu (pure JS, slow reference), node (tfjs-node, when its " +
-        "native binding loads) or auto (node if it loads, else wasm).",
+        "native binding loads), webgpu (tfjs-backend-webgpu on Deno's WebGPU: a GPU with its Vulkan driver) or " +
+        "auto (webgpu on a real GPU, else node if it loads, else wasm).",
     }),
     { default: () => "wasm" as const },
   ),

@@ -10,12 +10,13 @@ import * as tf from "@tensorflow/tfjs-core";
 import { Effect } from "effect";
 import { FileSystem, Path } from "@effect/platform";
 import type { Split } from "../dataset.ts";
-import { encodeSnapshot, firstStageUsing, type Model, restore, type Snapshot, snapshot } from "../model.ts";
+import { encodeSnapshot, firstStageUsing, type Model, readSnapshot, restore, type Snapshot } from "../model.ts";
 import type { PrefixCache } from "../prefix_cache.ts";
-import type { EvaluatorImpl } from "../plugin.ts";
+import type { EvaluatorImpl, SelectionContext } from "../plugin.ts";
 import { rngFor } from "../random.ts";
-import { predict, train, type TrainState } from "../train.ts";
-import { gradientStats, gradientStatsUnits } from "../gradstats.ts";
+import { readPredictions, train, type TrainState } from "../train.ts";
+import { gradientStatsUnits, readGradientStats, type TensorGradientStats } from "../gradstats.ts";
+import { readsSynchronously } from "../read.ts";
 import { type PluginError, RunDirectoryError, type TrainingError } from "../errors.ts";
 import { contentHash } from "../hash.ts";
 import { writeFileAtomic } from "../store.ts";
@@ -24,7 +25,7 @@ import type { Metrics, ResultLine } from "../results.ts";
 import { refJson, type ResolvedPipeline } from "./load.ts";
 import type { Made } from "./make.ts";
 import type { Trial } from "./expand.ts";
-import { catchPluginFailures } from "./guard.ts";
+import { catchPluginFailures, PluginCodeFailure } from "./guard.ts";
 
 /** The target splits of one shift and fine-tuning seed. */
 export interface TargetSplits {
@@ -105,17 +106,64 @@ export const evaluate = (
   split: Split,
   evaluators: ReadonlyArray<EvaluatorImpl>,
   cached?: { readonly cache: PrefixCache; readonly from: number },
-): Metrics => {
-  const logits = predict(model, split, 256, cached);
-  const input = {
-    logits,
-    labels: split.labels,
-    groups: split.groups,
-    count: split.count,
-    numClasses: model.numClasses,
-  };
-  return Object.assign({}, ...evaluators.map((e) => e.evaluate(input)));
-};
+): Effect.Effect<Metrics> =>
+  Effect.map(readPredictions(model, split, 256, cached), (logits) => {
+    const input = {
+      logits,
+      labels: split.labels,
+      groups: split.groups,
+      count: split.count,
+      numClasses: model.numClasses,
+    };
+    return Object.assign({}, ...evaluators.map((e) => e.evaluate(input)));
+  });
+
+/** What a selector asked for while statistics it needs are still being computed (see {@link askSelector}). */
+class StatisticsPending {
+  constructor(readonly key: string, readonly request: GradientStatsAsk) {}
+}
+
+/** What a selector may ask `gradientStats` for. */
+type GradientStatsAsk = Parameters<SelectionContext["gradientStats"]>[0];
+
+/**
+ * A selector's multipliers for an epoch, handing it the gradient statistics it asks for
+ * (`compute` measures them). Where tensors read synchronously they are measured when
+ * asked. On webgpu they cannot be (core/read.ts): a request not measured yet stops the
+ * selector's call, the statistics are measured, and the selector is asked again with
+ * the same context — so there its `multipliers` may run more than once per epoch, and
+ * must not depend on how often it ran.
+ */
+const askSelector = (
+  ask: (gradientStats: SelectionContext["gradientStats"]) => ReadonlyMap<string, number>,
+  compute: (request: GradientStatsAsk) => Effect.Effect<ReadonlyMap<string, TensorGradientStats>>,
+): Effect.Effect<ReadonlyMap<string, number>> =>
+  Effect.gen(function* () {
+    if (readsSynchronously()) return ask((request) => Effect.runSync(compute(request)));
+    const measured = new Map<string, ReadonlyMap<string, TensorGradientStats>>();
+    for (;;) {
+      const answer = yield* Effect.sync(() => {
+        try {
+          return ask((request) => {
+            const key = JSON.stringify(request);
+            const stats = measured.get(key);
+            if (stats) return stats;
+            throw new StatisticsPending(key, request);
+          });
+        } catch (e) {
+          const pending = e instanceof StatisticsPending
+            ? e
+            : e instanceof PluginCodeFailure && e.error instanceof StatisticsPending
+            ? e.error
+            : undefined;
+          if (pending) return pending;
+          throw e;
+        }
+      });
+      if (!(answer instanceof StatisticsPending)) return answer;
+      measured.set(answer.key, yield* compute(answer.request));
+    }
+  });
 
 /** The id of shift `index` in random stream paths (a hash of its resolved reference). */
 export const shiftId = (p: ResolvedPipeline, index: number): string => contentHash(refJson(p.shifts[index]));
@@ -167,32 +215,31 @@ export const runTrial = (
       batchNormMode: "eval",
       ...(from ? { resume: from.train } : {}),
       ...(rung.stopAfter !== undefined ? { stopAfter: rung.stopAfter } : {}),
-      multipliers: (epoch, trainLosses) => {
-        const m = selector.multipliers({
-          model,
-          epoch,
-          epochs,
-          trainLosses,
-          gradientStats: (request) => {
-            if (rung.meter) rung.meter.units += gradientStatsUnits(request, batchSize, splits.train.count);
-            return gradientStats(model, splits.train, {
-              ...request,
-              batchSize,
-              rng: rngFor(p.settings.seed, ["gradient-stats", id, trial.seed, trial.key, epoch]),
-            });
-          },
-        });
-        let trains = false;
-        for (const [name, x] of m) {
-          if (x > 0) {
-            touched.add(name);
-            trains = true;
-          }
-        }
-        // an epoch that trains something passes every training example forward and backward once
-        if (trains && rung.meter) rung.meter.units += splits.train.count;
-        return m;
-      },
+      multipliers: (epoch, trainLosses) =>
+        askSelector(
+          (gradientStats) => selector.multipliers({ model, epoch, epochs, trainLosses, gradientStats }),
+          (request) =>
+            Effect.suspend(() => {
+              if (rung.meter) rung.meter.units += gradientStatsUnits(request, batchSize, splits.train.count);
+              return readGradientStats(model, splits.train, {
+                ...request,
+                batchSize,
+                rng: rngFor(p.settings.seed, ["gradient-stats", id, trial.seed, trial.key, epoch]),
+              });
+            }),
+        ).pipe(Effect.tap((m) =>
+          Effect.sync(() => {
+            let trains = false;
+            for (const [name, x] of m) {
+              if (x > 0) {
+                touched.add(name);
+                trains = true;
+              }
+            }
+            // an epoch that trains something passes every training example forward and backward once
+            if (trains && rung.meter) rung.meter.units += splits.train.count;
+          })
+        )),
       ...(cache ? { prefixCache: cache } : {}),
       ...(selector.penalty && anchor ? { penalty: { alpha: selector.penalty.alpha, anchor } } : {}),
       // Common random numbers: every selection and learning rate of a (shift, seed) sees the same
@@ -200,14 +247,14 @@ export const runTrial = (
       rng: rngFor(p.settings.seed, ["batches", id, trial.seed]),
       what: `trial ${trial.key} (${label}, seed ${trial.seed}, lr ${trial.lr})`,
       onEpoch: (epoch, loss) =>
-        Effect.sync(() => {
-          const val = evaluate(model, splits.val, made.evaluators, cachedFrom());
+        Effect.gen(function* () {
+          const val = yield* evaluate(model, splits.val, made.evaluators, cachedFrom());
           if (rung.meter) rung.meter.units += evaluationUnits(splits.val.count);
           curve.push(val[metric]);
           // epoch 0 is a candidate only for selections that train nothing
           if (best.epoch === 0 || val[metric] > best.val[metric]) {
             best = { epoch: epoch + 1, val };
-            bestWeights = snapshot(model);
+            bestWeights = yield* readSnapshot(model);
           }
           killPoint("trial-epoch");
         }).pipe(Effect.zipRight(ctx.onEpoch ? ctx.onEpoch(epoch + 1, epochs, loss) : Effect.void)),
@@ -219,7 +266,7 @@ export const runTrial = (
         checkpoint: {
           key: trial.key,
           train: report.paused,
-          weights: snapshot(model),
+          weights: yield* readSnapshot(model),
           best: { ...best, weights: bestWeights },
           curve,
           touched: [...touched],
@@ -235,7 +282,11 @@ export const runTrial = (
     // the test split is scored once, with the weights of the epoch chosen on validation
     restore(model, bestWeights);
     const scored = trainedNames.size > 0 && !rung.skipTest;
-    const test = rung.skipTest ? {} : scored ? evaluate(model, splits.test, made.evaluators, cachedFrom()) : start.test;
+    const test = rung.skipTest
+      ? {}
+      : scored
+      ? yield* evaluate(model, splits.test, made.evaluators, cachedFrom())
+      : start.test;
     if (scored && rung.meter) rung.meter.units += evaluationUnits(splits.test.count);
     if (ctx.saveDir) {
       const file = `${ctx.saveDir}/${trial.key}.weights`;

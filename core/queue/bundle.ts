@@ -13,7 +13,7 @@ import { FileSystem, Path } from "@effect/platform";
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
 import { ensureCacheDir } from "../cache.ts";
-import type { BackendName } from "../backend.ts";
+import { type BackendName, backendNames } from "../backend.ts";
 import { CacheError, PipelineFileError } from "../errors.ts";
 import { writeFileAtomic } from "../store.ts";
 import { blobKey, bundleKey, RUNS_KEY } from "./keys.ts";
@@ -33,7 +33,7 @@ export const BundleSchema = Schema.Struct({
   pipeline: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
   dataHash: Schema.String,
   /** The tensor backend the coordinator runs on (`auto` resolved): every worker uses it. */
-  backend: Schema.Literal("wasm", "cpu", "node"),
+  backend: Schema.Literal(...backendNames),
   modules: Schema.Array(Schema.Struct({ file: Schema.String, blob: BlobRef })),
   models: Schema.Array(Schema.Struct({ key: Schema.String, weights: BlobRef, meta: BlobRef })),
 });

@@ -156,7 +156,10 @@ selections: [none, block2, last-layer, auto-rgn, auto-snr, lp-ft, gradual-unfree
       let n = 0;
       for (const t of prepared.trials) {
         const selector = prepared.made.selectors[t.selectionIndex];
-        const expected = yield* runner.atStart(t, ({ model }) => trialUnits(epochCosts(selector, model, sizes), sizes));
+        const expected = yield* runner.atStart(
+          t,
+          ({ model }) => Effect.sync(() => trialUnits(epochCosts(selector, model, sizes), sizes)),
+        );
         const meter: ComputeMeter = { units: 0 };
         yield* runner.runRung(t, { meter });
         assert.ok(
@@ -168,7 +171,7 @@ selections: [none, block2, last-layer, auto-rgn, auto-snr, lp-ft, gradual-unfree
       // by hand: block2 trains all 60 examples and scores 40 validation examples each epoch, then 150 test ones
       const block2 = yield* runner.atStart(
         prepared.trials[1],
-        ({ model }) => trialUnits(epochCosts(prepared.made.selectors[1], model, sizes), sizes),
+        ({ model }) => Effect.sync(() => trialUnits(epochCosts(prepared.made.selectors[1], model, sizes), sizes)),
       );
       assert.equal(block2, 3 * (60 + 40 / 3) + 150 / 3);
       assert.equal(startUnits(sizes), (40 + 150) / 3);
