@@ -435,7 +435,7 @@ Deno.test("integrity: messages name the flag, the model file, the cache", async 
   );
   userError(
     await runCli(["validate", TINY, "--backend", "gpu"], [dir]),
-    /^error: --backend: "gpu" is not a backend\. Give one of wasm, cpu, node, auto\./,
+    /^error: --backend: "gpu" is not a backend\. Give one of wasm, cpu, node, webgpu, auto\./,
   );
   userError(await runCli(["run", TINY, "--max-trials", "0", "--out", `${dir}/o`], [dir]), /^error: --max-trials: "0"/);
   const text = await Deno.readTextFile(TINY);
