@@ -75,26 +75,21 @@ export const planCopies = <E, R>(
  * The line of `trial` copied from `from`, the line of another learning rate of its cell:
  * the same result under its own key (`seconds` 0: nothing ran). A leader that failed
  * gives its followers the same failure; one that trained something after all (a selector
- * whose answer is not a function of what it was shown) gives them a failed line saying so.
+ * whose answer is not a function of what it was shown) gives them a failed line saying so,
+ * made by `failedLine` (the run's own failed-line maker, `failedLineOf`).
  */
-export const copyLine = (from: TrialOutcome, trial: Trial): TrialOutcome =>
+export const copyLine = (
+  from: TrialOutcome,
+  trial: Trial,
+  failedLine: (t: Trial, error: { readonly tag: string; readonly message: string }) => TrialOutcome,
+): TrialOutcome =>
   isFailed(from)
     ? { ...from, key: trial.key, lr: trial.lr, seconds: 0 }
     : from.trainedParams === 0
     ? { ...from, key: trial.key, seconds: 0 }
-    : {
-      status: "failed",
-      key: trial.key,
-      shift: from.shift,
-      selection: from.selection,
-      ...(from.trainSize === undefined ? {} : { trainSize: from.trainSize }),
-      seed: from.seed,
-      lr: trial.lr,
-      error: {
-        tag: "PluginError",
-        message: `selection ${from.selection} trained ${from.trainedParams} parameters at learning rate ${from.lr} ` +
-          "although, asked beforehand, it trained nothing: its selector's answer depends on more than what it is " +
-          "shown, so this trial was not copied. Make the selector deterministic, then run with --retry-failed.",
-      },
-      seconds: 0,
-    };
+    : failedLine(trial, {
+      tag: "PluginError",
+      message: `selection ${from.selection} trained ${from.trainedParams} parameters at learning rate ${from.lr} ` +
+        "although, asked beforehand, it trained nothing: its selector's answer depends on more than what it is " +
+        "shown, so this trial was not copied. Make the selector deterministic, then run with --retry-failed.",
+    });

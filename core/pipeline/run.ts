@@ -33,6 +33,7 @@ import { type BundleInput, checkTravellingModules } from "../queue/bundle.ts";
 import { runIdOf } from "../queue/keys.ts";
 import { failedLineOf } from "./runner.ts";
 import { copyLine, planCopies } from "./copies.ts";
+import type { Trial } from "./expand.ts";
 
 /** Where and how to run. */
 export interface RunOptions {
@@ -298,12 +299,13 @@ export const runPipeline = (
           );
         }
       });
-    for (const { trial, from } of plan.fromRecorded) yield* record(copyLine(from, trial), from);
+    const copyOf = (from: TrialOutcome, t: Trial) => copyLine(from, t, (t, e) => failedLineOf(prepared, t, e, 0));
+    for (const { trial, from } of plan.fromRecorded) yield* record(copyOf(from, trial), from);
     yield* launcher.run(launch).pipe(
       Stream.runForEach((outcome) =>
         Effect.gen(function* () {
           yield* record(outcome);
-          for (const t of plan.followers.get(outcome.key) ?? []) yield* record(copyLine(outcome, t), outcome);
+          for (const t of plan.followers.get(outcome.key) ?? []) yield* record(copyOf(outcome, t), outcome);
         })
       ),
     );
