@@ -4,8 +4,11 @@
  *
  *   deno run -A bench/profile_step.ts [--model resnet-mini] [--subset all] [--backend wasm]
  *     [--batches 4] [--top 25] [--threads 1] [--batch 64] [--batch-norm eval|train]
+ *     [--filter-grad simd|conv]
  *
  * `--batch-norm train --batch 128` profiles a pre-training step (batch statistics).
+ * `--filter-grad conv` computes the filter gradients with XNNPACK's conv instead of
+ * scalpel's SIMD kernel (same bits; for before/after timings).
  *
  * Kernel times are wall times of each kernel call (the wasm backend runs synchronously);
  * the total is compared with the step's wall time, the rest being JS overhead
@@ -19,6 +22,7 @@ import { type BackendChoice, initBackend, wasmThreads } from "../core/backend.ts
 import { rngFor } from "../core/random.ts";
 import { disposeModel } from "../core/model.ts";
 import { train } from "../core/train.ts";
+import { setFilterGradPath } from "../core/kernels/conv2d_backprop_filter.ts";
 import { BATCH, randomSplit, subsetOf } from "./rates.ts";
 import type { ModelImpl } from "../core/plugin.ts";
 import smallCnn from "../plugins/models/small_cnn.ts";
@@ -35,10 +39,15 @@ const { values } = parseArgs({
     threads: { type: "string", default: "1" },
     batch: { type: "string", default: String(BATCH) },
     "batch-norm": { type: "string", default: "eval" },
+    "filter-grad": { type: "string", default: "simd" },
   },
 });
 const plugin = [smallCnn, resnetMini].find((p) => p.name === values.model);
 if (plugin == null) throw new Error(`--model: one of small-cnn, resnet-mini (got ${values.model})`);
+if (values["filter-grad"] !== "simd" && values["filter-grad"] !== "conv") {
+  throw new Error(`--filter-grad: simd or conv (got ${values["filter-grad"]})`);
+}
+setFilterGradPath(values["filter-grad"]);
 await Effect.runPromise(initBackend(values.backend as BackendChoice, { threads: Number(values.threads) }));
 const impl = await Effect.runPromise(plugin.make({}) as Effect.Effect<ModelImpl>);
 const model = impl.build({ inputShape: [28, 28, 1], numClasses: 10 }, rngFor(0, ["bench", "init"]));
