@@ -3,13 +3,14 @@
  * {@link FILTER_GRAD_WASM}): bit for bit the sum XNNPACK's conv computes for the same
  * gradient, at about twice its speed on one thread (see the C source for why the bits agree).
  *
- * The module runs in a memory of its own: x and dy are copied in from the tfjs heap
- * (a memcpy each, a few percent of the kernel's time) and the small result copied back,
- * so it works the same beside the single-threaded and the threaded wasm builds.
+ * The module runs in a memory of its own (core/kernels/simd_module.ts): x and dy are
+ * copied in from the tfjs heap (a memcpy each, a few percent of the kernel's time) and
+ * the small result copied back.
  *
  * @module
  */
 import { FILTER_GRAD_WASM } from "./filter_grad_wasm.ts";
+import { simdModule } from "./simd_module.ts";
 
 /** Shape and geometry of one filter-gradient call (NHWC, dilation 1). */
 export interface FilterGradGeometry {
@@ -31,23 +32,7 @@ export interface FilterGradGeometry {
 /** True when {@link filterGradSimd} takes this geometry (input channels in fours, output channels in eights). */
 export const simdFilterGradFits = (g: FilterGradGeometry): boolean => g.ci % 4 === 0 && g.co % 8 === 0;
 
-type FilterGradFn = (...args: number[]) => void;
-
-/** The module's first bytes stay unused: the linker's (unused) stack lives there. */
-const BASE = 1 << 17;
-const PAGE = 1 << 16;
-
-let instance: { memory: WebAssembly.Memory; run: FilterGradFn } | undefined;
-
-const load = () => {
-  if (instance) return instance;
-  const bytes = Uint8Array.from(atob(FILTER_GRAD_WASM), (c) => c.charCodeAt(0));
-  const memory = new WebAssembly.Memory({ initial: BASE / PAGE + 1 });
-  const module = new WebAssembly.Module(bytes);
-  const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-  instance = { memory, run: exports.filter_grad as FilterGradFn };
-  return instance;
-};
+const module = simdModule(FILTER_GRAD_WASM);
 
 /**
  * dW [KH,KW,Ci,Co] of x [N,H,W,Ci] (floats `x`) and dy [N,OH,OW,Co] (floats `dy`),
@@ -63,17 +48,34 @@ export function filterGradSimd(x: Float32Array, dy: Float32Array, out: Float32Ar
   if (x.length !== xLen || dy.length !== dyLen || out.length !== outLen) {
     throw new Error("filterGradSimd: x, dy or out does not have the geometry's size");
   }
-  const { memory, run } = load();
-  const xAt = BASE;
+  const { exports, base, floats } = module();
+  const xAt = base;
   const dyAt = xAt + 4 * xLen;
   const xTAt = dyAt + 4 * dyLen;
   const dyTAt = xTAt + 4 * xLen;
   const outAt = dyTAt + 4 * dyLen;
-  const end = outAt + 4 * outLen;
-  if (end > memory.buffer.byteLength) memory.grow(Math.ceil((end - memory.buffer.byteLength) / PAGE));
-  const f32 = new Float32Array(memory.buffer);
+  const f32 = floats(outAt + 4 * outLen - base);
   f32.set(x, xAt >>> 2);
   f32.set(dy, dyAt >>> 2);
-  run(xAt, dyAt, xTAt, dyTAt, outAt, g.n, g.h, g.w, g.ci, g.oh, g.ow, g.co, g.kh, g.kw, g.sh, g.sw, g.top, g.left);
+  exports.filter_grad(
+    xAt,
+    dyAt,
+    xTAt,
+    dyTAt,
+    outAt,
+    g.n,
+    g.h,
+    g.w,
+    g.ci,
+    g.oh,
+    g.ow,
+    g.co,
+    g.kh,
+    g.kw,
+    g.sh,
+    g.sw,
+    g.top,
+    g.left,
+  );
   out.set(f32.subarray(outAt >>> 2, (outAt >>> 2) + outLen));
 }

@@ -30,7 +30,8 @@ import { conv2DBackpropFilterWasmConfig } from "./conv2d_backprop_filter.ts";
 import { conv2DBackpropInputWasmConfig, stockConv2DBackpropInput } from "./conv2d_backprop_input.ts";
 import { meanGradWasmConfig, setStockGradient, sumGradWasmConfig } from "./reduce_grads.ts";
 import { stockTile, tileWasmConfig } from "./tile.ts";
-import { stockReductions, sumWasmConfig } from "./reduce.ts";
+import { stockSum, sumWasmConfig } from "./reduce.ts";
+import { meanWasmConfig, stockMean } from "./mean_simd.ts";
 import { type StockKernel, WASM } from "./wasm_util.ts";
 import { maxPoolGradWasmConfig, stockMaxPoolGrad } from "./max_pool_grad.ts";
 import { batchMatMulWasmConfig, stockBatchMatMul } from "./batch_matmul.ts";
@@ -39,7 +40,8 @@ import { adamStepWasmConfig } from "./adam_step.ts";
 export { conv2DBackpropFilterWasm } from "./conv2d_backprop_filter.ts";
 export { conv2DBackpropInputWasm } from "./conv2d_backprop_input.ts";
 export { tileWasm } from "./tile.ts";
-export { meanWasm, meanWasmConfig, setReduceFallback, sumWasm, sumWasmConfig } from "./reduce.ts";
+export { sumWasm, sumWasmConfig } from "./reduce.ts";
+export { meanWasm, meanWasmConfig } from "./mean_simd.ts";
 export { meanGradWasmConfig, sumGradWasmConfig } from "./reduce_grads.ts";
 export { conv2DBackpropFilterWasmConfig, conv2DBackpropInputWasmConfig, tileWasmConfig };
 export { batchMatMulWasmConfig, maxPoolGradWasmConfig };
@@ -51,6 +53,7 @@ export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [
   conv2DBackpropInputWasmConfig,
   tileWasmConfig,
   sumWasmConfig,
+  meanWasmConfig,
   maxPoolGradWasmConfig,
   batchMatMulWasmConfig,
   adamStepWasmConfig,
@@ -78,7 +81,7 @@ function install(
 
 /**
  * Registers the wasm training kernels (Conv2DBackpropFilter,
- * Conv2DBackpropInput, Tile, Sum; the replaced stock kernels are kept
+ * Conv2DBackpropInput, Tile, Sum, Mean, …; the replaced stock kernels are kept
  * as fallbacks for cases the fast paths do not cover) and the wasm-aware
  * Mean/Sum gradients (which defer to the stock gradients on other
  * backends). Idempotent. Must run after
@@ -95,11 +98,11 @@ export function registerWasmTrainingKernels(): void {
   install(conv2DBackpropFilterWasmConfig);
   install(conv2DBackpropInputWasmConfig, stockConv2DBackpropInput);
   install(tileWasmConfig, stockTile);
-  install(sumWasmConfig, stockReductions.Sum);
+  install(sumWasmConfig, stockSum);
+  install(meanWasmConfig, stockMean);
   install(maxPoolGradWasmConfig, stockMaxPoolGrad);
   install(batchMatMulWasmConfig, stockBatchMatMul);
   install(adamStepWasmConfig);
-  // meanWasmConfig is opt-in (see reduce.ts): not installed here.
   for (const g of WASM_TRAINING_GRADIENTS) {
     const current = getGradient(g.kernelName);
     if (current === g) continue;

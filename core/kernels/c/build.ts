@@ -12,7 +12,10 @@ const here = new URL(".", import.meta.url).pathname;
 const check = Deno.args.includes("--check");
 
 /** C source in this folder → generated module in core/kernels/. */
-const KERNELS = [{ source: "filter_grad.c", module: "../filter_grad_wasm.ts", name: "FILTER_GRAD_WASM" }];
+const KERNELS = [
+  { source: "filter_grad.c", module: "../filter_grad_wasm.ts", name: "FILTER_GRAD_WASM" },
+  { source: "mean_rows.c", module: "../mean_rows_wasm.ts", name: "MEAN_ROWS_WASM" },
+];
 
 /** clang flags: wasm32 with SIMD128 and bulk memory, no libc, memory imported from the caller, no FMA contraction. */
 const FLAGS = [
