@@ -12,7 +12,7 @@ import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
 import { Context, Effect, Layer } from "effect";
 import { BackendError } from "./errors.ts";
-import { registerWasmTrainingKernels } from "./kernels/mod.ts";
+import { registerWasmTrainingKernels, setFilterGradThreads } from "./kernels/mod.ts";
 import { enableWasmThreads } from "./kernels/threads.ts";
 import { getThreadsCount } from "@tensorflow/tfjs-backend-wasm";
 import { activateWebgpu, type AdapterProbe, probeAdapter, unavailable, webgpuAdapter } from "./webgpu.ts";
@@ -81,6 +81,7 @@ const activate = (name: "wasm" | "cpu", threads: ThreadOptions) =>
       if (name === "wasm") registerWasmTrainingKernels();
       if (!(await tf.setBackend(name))) throw new Error(`tf.setBackend("${name}") returned false`);
       await tf.ready();
+      if (name === "wasm" && wasmThreads() > 1) await startKernelHelpers(wasmThreads());
     },
     catch: (e) =>
       new BackendError({
@@ -138,6 +139,21 @@ export const initBackend = (
     default:
       return Effect.as(activate(choice, threads), choice);
   }
+};
+
+/**
+ * Gives scalpel's own wasm kernels their helper thread (core/kernels/helper_thread.ts),
+ * ended with the backend: `tf.removeBackend("wasm")` disposes it, and an idle helper would
+ * otherwise keep the process alive.
+ */
+const startKernelHelpers = async (threads: number) => {
+  await setFilterGradThreads(threads);
+  const backend = tf.engine().registry["wasm"];
+  const dispose = backend.dispose.bind(backend);
+  backend.dispose = () => {
+    void setFilterGradThreads(1);
+    dispose();
+  };
 };
 
 /** A layer providing the TensorBackend for `choice`. */

@@ -42,6 +42,7 @@ export { conv2DBackpropInputWasm } from "./conv2d_backprop_input.ts";
 export { tileWasm } from "./tile.ts";
 export { sumWasm, sumWasmConfig } from "./reduce.ts";
 export { meanWasm, meanWasmConfig } from "./mean_simd.ts";
+export { setFilterGradThreads } from "./filter_grad_simd.ts";
 export { meanGradWasmConfig, sumGradWasmConfig } from "./reduce_grads.ts";
 export { conv2DBackpropFilterWasmConfig, conv2DBackpropInputWasmConfig, tileWasmConfig };
 export { batchMatMulWasmConfig, maxPoolGradWasmConfig };

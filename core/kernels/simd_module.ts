@@ -13,6 +13,10 @@ export type KernelExport = (...args: number[]) => void;
 
 /** An instantiated kernel module and its memory. */
 export interface SimdModule {
+  /** The compiled module (a helper thread instantiates it again on the same memory). */
+  readonly module: WebAssembly.Module;
+  /** The module's memory (shared between threads when the module was built for it). */
+  readonly memory: WebAssembly.Memory;
   /** The module's exported functions by name. */
   readonly exports: Readonly<Record<string, KernelExport>>;
   /** First byte free for data (the linker's unused stack lies below it). */
@@ -24,20 +28,35 @@ export interface SimdModule {
 const PAGE = 1 << 16;
 const BASE = 2 * PAGE;
 
-/** The module of `base64`, instantiated on first use (synchronously; the modules are a few KB). */
-export function simdModule(base64: string): () => SimdModule {
+/** Pages of a shared memory's maximum: all 4 GiB of wasm32 (only reserved, not committed). */
+const SHARED_MAX_PAGES = 65536;
+
+/**
+ * The module of `base64`, instantiated on first use (synchronously; the modules are a few
+ * KB). `shared`: the module imports a shared memory (built with the SHARED flags of build.ts).
+ */
+export function simdModule(base64: string, shared = false): () => SimdModule {
   let loaded: SimdModule | undefined;
   return () => {
     if (loaded) return loaded;
     const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-    const memory = new WebAssembly.Memory({ initial: BASE / PAGE + 1 });
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
+    const memory = new WebAssembly.Memory(
+      shared ? { initial: BASE / PAGE + 1, maximum: SHARED_MAX_PAGES, shared: true } : { initial: BASE / PAGE + 1 },
+    );
+    const module = new WebAssembly.Module(bytes);
+    const instance = new WebAssembly.Instance(module, { env: { memory } });
     const floats = (bytes: number) => {
       const end = BASE + bytes;
       if (end > memory.buffer.byteLength) memory.grow(Math.ceil((end - memory.buffer.byteLength) / PAGE));
       return new Float32Array(memory.buffer);
     };
-    loaded = { exports: instance.exports as unknown as Record<string, KernelExport>, base: BASE, floats };
+    loaded = {
+      module,
+      memory,
+      exports: instance.exports as unknown as Record<string, KernelExport>,
+      base: BASE,
+      floats,
+    };
     return loaded;
   };
 }

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { registerWasmTrainingKernels } from "../../core/kernels/mod.ts";
 import { setFilterGradPath } from "../../core/kernels/conv2d_backprop_filter.ts";
-import { type FilterGradGeometry, filterGradSimd } from "../../core/kernels/filter_grad_simd.ts";
+import { type FilterGradGeometry, filterGradSimd, setFilterGradThreads } from "../../core/kernels/filter_grad_simd.ts";
 import { seededValues } from "../../bench/kernels_bench.ts";
 
 registerWasmTrainingKernels();
@@ -94,6 +94,28 @@ Deno.test("the SIMD filter gradient equals the float32 sum in (row, column, imag
     }),
     { numRuns: 120, seed: 7 },
   );
+});
+
+Deno.test("split with a helper thread, the SIMD filter gradient keeps the same bits", async () => {
+  const cases: FilterGradGeometry[] = [
+    { n: 4, h: 28, w: 28, ci: 16, oh: 28, ow: 28, co: 16, kh: 3, kw: 3, sh: 1, sw: 1, top: 1, left: 1 },
+    { n: 3, h: 14, w: 14, ci: 16, oh: 7, ow: 7, co: 24, kh: 3, kw: 3, sh: 2, sw: 2, top: 0, left: 0 },
+    { n: 2, h: 7, w: 7, ci: 64, oh: 7, ow: 7, co: 64, kh: 3, kw: 3, sh: 1, sw: 1, top: 1, left: 1 },
+    { n: 2, h: 5, w: 5, ci: 4, oh: 5, ow: 5, co: 8, kh: 3, kw: 3, sh: 1, sw: 1, top: 1, left: 1 }, // one block: no split
+  ];
+  await setFilterGradThreads(2);
+  try {
+    for (const g of cases) {
+      const x = seededValues(g.n * g.h * g.w * g.ci, 21);
+      const dy = seededValues(g.n * g.oh * g.ow * g.co, 22);
+      const got = new Float32Array(g.kh * g.kw * g.ci * g.co).fill(Number.NaN);
+      filterGradSimd(x, dy, got, g);
+      const at = firstDifference(got, byHand(x, dy, g));
+      assert.equal(at, -1, `${JSON.stringify(g)}: element ${at} differs`);
+    }
+  } finally {
+    await setFilterGradThreads(1);
+  }
 });
 
 Deno.test("the wasm Conv2DBackpropFilter gives XNNPACK's conv bits through the SIMD kernel, and cpu's values", async (t) => {

@@ -12,6 +12,8 @@
  * So the result is bit for bit the old one, only faster: vectors run across four
  * output channels, a register tile holds 4 input channels x 8 output channels, and
  * the loops go output row by output row so that the rows being read stay in cache.
+ * Two threads can share the work by output channels (each weight is still summed by
+ * one thread in the same order), so the module is built on shared memory.
  *
  * Build (clang 14 and lld from Debian): deno task build:kernels
  */
@@ -31,18 +33,25 @@ static void transpose_rows(const float* src, float* dst, u32 outer, u32 inner, u
   }
 }
 
+/* Writes x [N,H,W,Ci] as xT [H,W,N,Ci] and dy [N,OH,OW,Co] as dyT [OH,OW,N,Co]. */
+__attribute__((export_name("filter_grad_prepare"))) void filter_grad_prepare(
+    const float* x, const float* dy, float* xT, float* dyT, u32 N, u32 H, u32 W, u32 Ci, u32 OH, u32 OW, u32 Co) {
+  transpose_rows(x, xT, N, H * W, Ci);
+  transpose_rows(dy, dyT, N, OH * OW, Co);
+}
+
 /*
- * x [N,H,W,Ci] and dy [N,OH,OW,Co] in, out [KH,KW,Ci,Co]; xT (N*H*W*Ci floats) and dyT
- * (N*OH*OW*Co floats) are scratch. Needs Ci % 4 == 0 and Co % 8 == 0.
+ * out [KH,KW,Ci,Co] from xT and dyT (filter_grad_prepare), output channels [oBegin, oEnd)
+ * only (multiples of 8): two threads may fill disjoint channel ranges at once. Needs
+ * Ci % 4 == 0 and Co % 8 == 0.
  */
-__attribute__((export_name("filter_grad"))) void filter_grad(
-    const float* x, const float* dy, float* xT, float* dyT, float* out,
+__attribute__((export_name("filter_grad_compute"))) void filter_grad_compute(
+    const float* xT, const float* dyT, float* out,
     u32 N, u32 H, u32 W, u32 Ci, u32 OH, u32 OW, u32 Co,
-    u32 KH, u32 KW, u32 SH, u32 SW, int top, int left) {
-  transpose_rows(x, xT, N, H * W, Ci);     /* [N, H*W, Ci] -> [H*W, N, Ci] */
-  transpose_rows(dy, dyT, N, OH * OW, Co); /* [N, OH*OW, Co] -> [OH*OW, N, Co] */
-  const u32 total = KH * KW * Ci * Co;
-  for (u32 k = 0; k < total; k += 4) wasm_v128_store(out + k, wasm_f32x4_splat(0.0f));
+    u32 KH, u32 KW, u32 SH, u32 SW, int top, int left, u32 oBegin, u32 oEnd) {
+  for (u32 row = 0; row < KH * KW * Ci; row++) {
+    for (u32 o = oBegin; o < oEnd; o += 4) wasm_v128_store(out + row * Co + o, wasm_f32x4_splat(0.0f));
+  }
 
   for (u32 i = 0; i < OH; i++) {
     for (u32 kh = 0; kh < KH; kh++) {
@@ -56,7 +65,7 @@ __attribute__((export_name("filter_grad"))) void filter_grad(
         while (jHi < OW && (int)(jHi * SW + kw) - left < (int)W) jHi++;
         if (jLo >= jHi) continue;
         for (u32 c0 = 0; c0 < Ci; c0 += 4) {
-          for (u32 o0 = 0; o0 < Co; o0 += 8) {
+          for (u32 o0 = oBegin; o0 < oEnd; o0 += 8) {
             float* acc = out + ((kh * KW + kw) * Ci + c0) * Co + o0;
             v128_t a00 = wasm_v128_load(acc), a01 = wasm_v128_load(acc + 4);
             v128_t a10 = wasm_v128_load(acc + Co), a11 = wasm_v128_load(acc + Co + 4);
