@@ -144,10 +144,12 @@ export const initBackend = (
 /**
  * Gives scalpel's own wasm kernels their helper thread (core/kernels/helper_thread.ts),
  * ended with the backend: `tf.removeBackend("wasm")` disposes it, and an idle helper would
- * otherwise keep the process alive.
+ * otherwise keep the process alive. A helper that cannot start (no Worker) is done without.
  */
 const startKernelHelpers = async (threads: number) => {
-  await setFilterGradThreads(threads);
+  // the helper only speeds the filter gradient up (same bits either way): without it, one thread computes it
+  const started = await setFilterGradThreads(threads).then(() => true, () => false);
+  if (!started) return;
   const backend = tf.engine().registry["wasm"];
   const dispose = backend.dispose.bind(backend);
   backend.dispose = () => {
