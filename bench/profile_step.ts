@@ -4,7 +4,7 @@
  *
  *   deno run -A bench/profile_step.ts [--model resnet-mini] [--subset all] [--backend wasm]
  *     [--batches 4] [--top 25] [--threads 1] [--batch 64] [--batch-norm eval|train]
- *     [--filter-grad simd|conv]
+ *     [--filter-grad simd|conv] [--bn simd|ops]
  *
  * `--batch-norm train --batch 128` profiles a pre-training step (batch statistics).
  * `--filter-grad conv` computes the filter gradients with XNNPACK's conv instead of
@@ -23,6 +23,7 @@ import { rngFor } from "../core/random.ts";
 import { disposeModel } from "../core/model.ts";
 import { train } from "../core/train.ts";
 import { setFilterGradPath } from "../core/kernels/conv2d_backprop_filter.ts";
+import { setBatchNormSimd } from "../core/kernels/batch_norm_simd.ts";
 import { BATCH, randomSplit, subsetOf } from "./rates.ts";
 import type { ModelImpl } from "../core/plugin.ts";
 import smallCnn from "../plugins/models/small_cnn.ts";
@@ -40,6 +41,7 @@ const { values } = parseArgs({
     batch: { type: "string", default: String(BATCH) },
     "batch-norm": { type: "string", default: "eval" },
     "filter-grad": { type: "string", default: "simd" },
+    bn: { type: "string", default: "simd" },
   },
 });
 const plugin = [smallCnn, resnetMini].find((p) => p.name === values.model);
@@ -48,6 +50,8 @@ if (values["filter-grad"] !== "simd" && values["filter-grad"] !== "conv") {
   throw new Error(`--filter-grad: simd or conv (got ${values["filter-grad"]})`);
 }
 setFilterGradPath(values["filter-grad"]);
+if (values.bn !== "simd" && values.bn !== "ops") throw new Error(`--bn: simd or ops (got ${values.bn})`);
+setBatchNormSimd(values.bn === "simd");
 await Effect.runPromise(initBackend(values.backend as BackendChoice, { threads: Number(values.threads) }));
 const impl = await Effect.runPromise(plugin.make({}) as Effect.Effect<ModelImpl>);
 const model = impl.build({ inputShape: [28, 28, 1], numClasses: 10 }, rngFor(0, ["bench", "init"]));

@@ -32,6 +32,7 @@ import { meanGradWasmConfig, setStockGradient, sumGradWasmConfig } from "./reduc
 import { stockTile, tileWasmConfig } from "./tile.ts";
 import { stockSum, sumWasmConfig } from "./reduce.ts";
 import { meanWasmConfig, stockMean } from "./mean_simd.ts";
+import { BATCH_NORM_WASM_KERNELS } from "./batch_norm_simd.ts";
 import { type StockKernel, WASM } from "./wasm_util.ts";
 import { maxPoolGradWasmConfig, stockMaxPoolGrad } from "./max_pool_grad.ts";
 import { batchMatMulWasmConfig, stockBatchMatMul } from "./batch_matmul.ts";
@@ -47,6 +48,7 @@ export { meanGradWasmConfig, sumGradWasmConfig } from "./reduce_grads.ts";
 export { conv2DBackpropFilterWasmConfig, conv2DBackpropInputWasmConfig, tileWasmConfig };
 export { batchMatMulWasmConfig, maxPoolGradWasmConfig };
 export { ADAM_STEP, adamStepWasmConfig } from "./adam_step.ts";
+export { BATCH_NORM_WASM_KERNELS } from "./batch_norm_simd.ts";
 
 /** Kernel configs installed by {@link registerWasmTrainingKernels}. */
 export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [
@@ -58,6 +60,7 @@ export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [
   maxPoolGradWasmConfig,
   batchMatMulWasmConfig,
   adamStepWasmConfig,
+  ...BATCH_NORM_WASM_KERNELS,
 ];
 
 /** Gradient configs installed by {@link registerWasmTrainingKernels}. */
@@ -104,6 +107,7 @@ export function registerWasmTrainingKernels(): void {
   install(maxPoolGradWasmConfig, stockMaxPoolGrad);
   install(batchMatMulWasmConfig, stockBatchMatMul);
   install(adamStepWasmConfig);
+  for (const k of BATCH_NORM_WASM_KERNELS) install(k);
   for (const g of WASM_TRAINING_GRADIENTS) {
     const current = getGradient(g.kernelName);
     if (current === g) continue;

@@ -8,6 +8,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { Rng } from "../../core/random.ts";
 import type { VariableBuilder } from "../../core/model.ts";
+import { batchNormCentredGrad, batchNormMoments, batchNormNormalize } from "../../core/kernels/batch_norm_simd.ts";
 
 /**
  * PyTorch's default initialisation of `nn.Conv2d` and `nn.Linear`: weights U(−b, b) with
@@ -82,22 +83,22 @@ const BN_MOMENTUM = 0.1;
 const batchNormTrain = (x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D) => {
   let stats: { mean: tf.Tensor; variance: tf.Tensor } | undefined;
   const f = tf.customGrad(
-    ((xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
-      const { mean, variance } = tf.moments(xs, [0, 1, 2]);
-      const invStd = tf.rsqrt(tf.add(variance, BN_EPSILON));
-      const xhat = tf.mul(tf.sub(xs, mean), invStd);
+    ((xs: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, save: tf.GradSaveFunc) => {
+      const { mean, variance } = batchNormMoments(xs);
+      const invStd = tf.rsqrt(tf.add(variance, BN_EPSILON)) as tf.Tensor1D;
+      const { xhat, y } = batchNormNormalize(xs, mean, invStd, g, b);
       // f runs in a scope of its own: keep the statistics past it (the caller releases them)
       stats = { mean: tf.keep(mean), variance: tf.keep(variance) };
       save([xhat, invStd, g]);
       return {
-        value: tf.add(tf.mul(xhat, g), b),
-        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-          const [xh, inv, gam] = saved;
-          const n = xh.shape[0]! * xh.shape[1]! * xh.shape[2]!;
-          const dbeta = tf.sum(dy, [0, 1, 2]);
-          const dgamma = tf.sum(tf.mul(dy, xh), [0, 1, 2]);
-          const centred = tf.sub(tf.sub(dy, tf.div(dbeta, n)), tf.mul(xh, tf.div(dgamma, n)));
-          return [tf.mul(centred, tf.mul(gam, inv)), dgamma, dbeta];
+        value: y,
+        gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
+          const [xh, inv, gam] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];
+          const n = xh.shape[0] * xh.shape[1] * xh.shape[2];
+          const dbeta = tf.sum(dy, [0, 1, 2]) as tf.Tensor1D;
+          const dgamma = tf.sum(tf.mul(dy, xh), [0, 1, 2]) as tf.Tensor1D;
+          const dx = batchNormCentredGrad(dy, xh, tf.div(dbeta, n), tf.div(dgamma, n), tf.mul(gam, inv));
+          return [dx, dgamma, dbeta];
         },
       };
     }) as unknown as Parameters<typeof tf.customGrad>[0],

@@ -18,6 +18,7 @@ const SHARED = ["-matomics", "-Wl,--shared-memory", "-Wl,--max-memory=4294967296
 const KERNELS = [
   { source: "filter_grad.c", module: "../filter_grad_wasm.ts", name: "FILTER_GRAD_WASM", flags: SHARED },
   { source: "mean_rows.c", module: "../mean_rows_wasm.ts", name: "MEAN_ROWS_WASM", flags: [] },
+  { source: "batch_norm.c", module: "../batch_norm_wasm.ts", name: "BATCH_NORM_WASM", flags: [] },
 ];
 
 /** clang flags: wasm32 with SIMD128 and bulk memory, no libc, memory imported from the caller, no FMA contraction. */
