@@ -58,7 +58,7 @@ const build = async (c: string, extra: string[]): Promise<Uint8Array> => {
 type Kernel = { memory: WebAssembly.Memory; compute: (...a: number[]) => void };
 const load = (bytes: Uint8Array): Kernel => {
   const memory = new WebAssembly.Memory({ initial: 400 });
-  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), { env: { memory } });
   return { memory, compute: inst.exports.filter_grad_compute as Kernel["compute"] };
 };
 const kernels = {
