@@ -10,6 +10,7 @@
  * A busy machine (load average above the core count at start) gets a warning.
  *
  *   deno task bench [--json] [--backends wasm,cpu,node,webgpu] [--threads 1,2] [--reps 5] [--batches 8] [--peer]
+ *     [--peer-first] [--rounds 1]
  *
  * `--backends` defaults to wasm; `webgpu` rows (opt-in, `--backends wasm,webgpu`) run on this
  * machine's WebGPU adapter — on one without a GPU, Mesa's llvmpipe, far slower than wasm:
@@ -21,7 +22,14 @@
  * (1 on backends other than wasm).
  *
  * `--peer` also runs bench/torch_peer.py (PyTorch on 1 and 2 threads, with Debian's
- * python3-torch when it is installed) in the same run and prints the ratio table.
+ * python3-torch when it is installed) in the same run and prints the ratio table
+ * (`--peer-first`: PyTorch before scalpel).
+ *
+ * `--rounds K` runs all of it K times, each round in a child process, PyTorch first in
+ * every other round, and prints each ratio's median over the rounds with its smallest
+ * and largest round: on a machine whose speed drifts, one round's ratio can be off by a
+ * third (2026-12-01: resnet-mini pre-training 0.40× and 0.54× PyTorch-1t in two runs
+ * 20 minutes apart).
  *
  * `--json` prints one object per line:
  * {"model":"small-cnn","subset":"all","backend":"wasm","threads":1,"batch":64,"prefix_cache":false,
@@ -48,11 +56,15 @@ const { values } = parseArgs({
     batches: { type: "string", default: "8" },
     peer: { type: "boolean", default: false },
     threads: { type: "string", default: "1,2" },
+    rounds: { type: "string", default: "1" },
+    "peer-first": { type: "boolean", default: false },
   },
 });
 const reps = Number(values.reps);
 const batches = Number(values.batches);
 const [threads, ...moreThreads] = values.threads.split(",").map(Number);
+const rounds = Number(values.rounds);
+if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds: a whole number ≥ 1 (got ${values.rounds})`);
 
 const busy = busyWarning();
 if (busy) console.error(busy);
@@ -75,76 +87,81 @@ const record = (row: Row): void => {
     );
   }
 };
-for (const backend of values.backends.split(",") as BackendChoice[]) {
-  const ran = await Effect.runPromise(
-    Effect.either(initBackend(backend, { threads })),
-  );
-  if (ran._tag === "Left") {
-    console.error(`skipping backend ${backend}: ${ran.left.describe()}`);
-    continue;
-  }
-  for (const plugin of [smallCnn, resnetMini]) {
-    const impl = await Effect.runPromise(plugin.make({}) as Effect.Effect<ModelImpl>);
-    const model = impl.build({ inputShape: [28, 28, 1], numClasses: 10 }, rngFor(0, ["bench", "init"]));
-    const infer = await inferRate(model, data, reps);
-    for (
-      const [subset, cached] of [["all", false], ["block3", false], ["block3", true], ["last-layer", false], [
-        "last-layer",
-        true,
-      ], ["pretrain", false]] as const
-    ) {
-      const pretrain = subset === "pretrain";
-      const rates = await trainRates(model, data, pretrain ? "all" : subset, {
-        reps,
-        prefixCache: cached,
-        ...(pretrain ? { batchNormMode: "train" as const, batchSize: PRETRAIN_BATCH } : {}),
-      });
-      record({
-        model: plugin.name,
-        subset,
-        backend: ran.right,
-        threads: wasmThreads(),
-        batch: pretrain ? PRETRAIN_BATCH : BATCH,
-        prefix_cache: cached,
-        train_examples_per_s: Math.round(rates.median),
-        train_min: Math.round(rates.min),
-        train_max: Math.round(rates.max),
-        infer_examples_per_s: Math.round(infer),
-      });
+/** Times every requested backend (wasm: each thread count) and records its rows. */
+const measureBackends = async (): Promise<void> => {
+  for (const backend of values.backends.split(",") as BackendChoice[]) {
+    const ran = await Effect.runPromise(
+      Effect.either(initBackend(backend, { threads })),
+    );
+    if (ran._tag === "Left") {
+      console.error(`skipping backend ${backend}: ${ran.left.describe()}`);
+      continue;
     }
-    disposeModel(model);
+    for (const plugin of [smallCnn, resnetMini]) {
+      const impl = await Effect.runPromise(plugin.make({}) as Effect.Effect<ModelImpl>);
+      const model = impl.build({ inputShape: [28, 28, 1], numClasses: 10 }, rngFor(0, ["bench", "init"]));
+      const infer = await inferRate(model, data, reps);
+      for (
+        const [subset, cached] of [["all", false], ["block3", false], ["block3", true], ["last-layer", false], [
+          "last-layer",
+          true,
+        ], ["pretrain", false]] as const
+      ) {
+        const pretrain = subset === "pretrain";
+        const rates = await trainRates(model, data, pretrain ? "all" : subset, {
+          reps,
+          prefixCache: cached,
+          ...(pretrain ? { batchNormMode: "train" as const, batchSize: PRETRAIN_BATCH } : {}),
+        });
+        record({
+          model: plugin.name,
+          subset,
+          backend: ran.right,
+          threads: wasmThreads(),
+          batch: pretrain ? PRETRAIN_BATCH : BATCH,
+          prefix_cache: cached,
+          train_examples_per_s: Math.round(rates.median),
+          train_min: Math.round(rates.min),
+          train_max: Math.round(rates.max),
+          infer_examples_per_s: Math.round(infer),
+        });
+      }
+      disposeModel(model);
+    }
   }
-}
-if (wasmThreads() > 1) tf.removeBackend("wasm"); // ends the pthread pool (else the process stays alive)
-for (const t of moreThreads) {
-  // the wasm backend starts once per process: each further thread count runs in a child
-  const child = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-env",
-      "--allow-sys=uid,gid,hostname",
-      new URL(import.meta.url).pathname,
-      "--json",
-      "--backends",
-      "wasm",
-      "--threads",
-      String(t),
-      "--reps",
-      String(reps),
-      "--batches",
-      String(batches),
-    ],
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
-  const childRows = new TextDecoder().decode(child.stdout).trim().split("\n").filter((l) => l.startsWith("{")).map((
-    l,
-  ) => JSON.parse(l) as Row);
-  if (!child.success || childRows.length === 0) console.error(`wasm with ${t} threads: no rows (exit ${child.code})`);
-  childRows.forEach(record);
-}
-if (values.peer) {
+  if (wasmThreads() > 1) tf.removeBackend("wasm"); // ends the pthread pool (else the process stays alive)
+  for (const t of moreThreads) {
+    // the wasm backend starts once per process: each further thread count runs in a child
+    const child = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-read",
+        "--allow-env",
+        "--allow-sys=uid,gid,hostname",
+        new URL(import.meta.url).pathname,
+        "--json",
+        "--backends",
+        "wasm",
+        "--threads",
+        String(t),
+        "--reps",
+        String(reps),
+        "--batches",
+        String(batches),
+      ],
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    const childRows = new TextDecoder().decode(child.stdout).trim().split("\n").filter((l) => l.startsWith("{")).map((
+      l,
+    ) => JSON.parse(l) as Row);
+    if (!child.success || childRows.length === 0) console.error(`wasm with ${t} threads: no rows (exit ${child.code})`);
+    childRows.forEach(record);
+  }
+};
+
+/** Runs bench/torch_peer.py (PyTorch on 1 and 2 threads) and records its rows; false when it cannot run. */
+const measurePeer = async (): Promise<boolean> => {
   const python = "/usr/bin/python3";
   const peer = await new Deno.Command(python, {
     args: [new URL("./torch_peer.py", import.meta.url).pathname, "--reps", String(reps), "--batches", String(batches)],
@@ -157,33 +174,36 @@ if (values.peer) {
         new TextDecoder().decode(peer.stderr).split("\n").at(-2) ?? ""
       }`,
     );
-  } else {
-    const peerRows = new TextDecoder().decode(peer.stdout).trim().split("\n").map((l) =>
-      JSON.parse(l) as Record<string, string | number | boolean>
-    );
-    if (values.json) peerRows.forEach((r) => console.log(JSON.stringify(r)));
-    rows.push(...peerRows);
-    const find = (model: unknown, subset: unknown, backend: string) =>
-      rows.find((r) => r.model === model && r.subset === subset && r.backend === backend);
-    if (!values.json) {
-      console.log(
-        "\n| model | subset | prefix cache | wasm threads | scalpel wasm ex/s | PyTorch 1 thread | PyTorch 2 threads | wasm / PyTorch 1t | wasm / PyTorch 2t |",
-      );
-      console.log("|---|---|---|---:|---:|---:|---:|---:|---:|");
-      for (const r of rows.filter((r) => r.backend === "wasm")) {
-        const t1 = find(r.model, r.subset, "torch-1t")?.train_examples_per_s as number | undefined;
-        const t2 = find(r.model, r.subset, "torch-2t")?.train_examples_per_s as number | undefined;
-        const w = r.train_examples_per_s as number;
-        console.log(
-          `| ${r.model} | ${r.subset} | ${r.prefix_cache ? "yes" : "no"} | ${r.threads} | ${w} | ${t1 ?? "–"} | ${
-            t2 ?? "–"
-          } | ${t1 ? (w / t1).toFixed(2) : "–"} | ${t2 ? (w / t2).toFixed(2) : "–"} |`,
-        );
-      }
-    }
+    return false;
   }
-}
-if (!values.json) {
+  const peerRows = new TextDecoder().decode(peer.stdout).trim().split("\n").map((l) => JSON.parse(l) as Row);
+  if (values.json) peerRows.forEach((r) => console.log(JSON.stringify(r)));
+  rows.push(...peerRows);
+  return true;
+};
+
+/** The wasm rows against PyTorch's (one round's ratios). */
+const printPeerTable = (): void => {
+  const find = (model: unknown, subset: unknown, backend: string) =>
+    rows.find((r) => r.model === model && r.subset === subset && r.backend === backend);
+  console.log(
+    "\n| model | subset | prefix cache | wasm threads | scalpel wasm ex/s | PyTorch 1 thread | PyTorch 2 threads | wasm / PyTorch 1t | wasm / PyTorch 2t |",
+  );
+  console.log("|---|---|---|---:|---:|---:|---:|---:|---:|");
+  for (const r of rows.filter((r) => r.backend === "wasm")) {
+    const t1 = find(r.model, r.subset, "torch-1t")?.train_examples_per_s as number | undefined;
+    const t2 = find(r.model, r.subset, "torch-2t")?.train_examples_per_s as number | undefined;
+    const w = r.train_examples_per_s as number;
+    console.log(
+      `| ${r.model} | ${r.subset} | ${r.prefix_cache ? "yes" : "no"} | ${r.threads} | ${w} | ${t1 ?? "–"} | ${
+        t2 ?? "–"
+      } | ${t1 ? (w / t1).toFixed(2) : "–"} | ${t2 ? (w / t2).toFixed(2) : "–"} |`,
+    );
+  }
+};
+
+/** Every row, with the spread of its repetitions. */
+const printRows = (): void => {
   console.log(
     "\n| model | subset | backend | threads | prefix cache | train ex/s (min–max) | inference ex/s |\n|---|---|---|---:|---|---:|---:|",
   );
@@ -194,5 +214,101 @@ if (!values.json) {
         r.prefix_cache ? "yes" : "no"
       } | ${r.train_examples_per_s}${spread} | ${r.infer_examples_per_s} |`,
     );
+  }
+};
+
+/** Median of a non-empty list. */
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/**
+ * `--rounds K`: the whole bench K times, each round a child process of its own, PyTorch
+ * first in every other round (so a drift of the machine's speed during a round tilts
+ * the rounds' ratios both ways); then each ratio's median over the rounds with its
+ * smallest and largest round.
+ */
+const runRounds = async (k: number): Promise<void> => {
+  const all: Array<Row & { round: number }> = [];
+  for (let round = 1; round <= k; round++) {
+    const peerFirst = values.peer && round % 2 === 0;
+    let load = "";
+    try {
+      load = `, load average ${Deno.loadavg()[0].toFixed(2)}`;
+    } catch { /* no --allow-sys=loadavg */ }
+    console.error(`round ${round} of ${k}${peerFirst ? " (PyTorch first)" : ""}${load}`);
+    const child = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-read",
+        "--allow-env",
+        "--allow-sys=uid,gid,hostname,loadavg",
+        "--allow-run",
+        new URL(import.meta.url).pathname,
+        "--json",
+        ...["--backends", values.backends, "--threads", values.threads],
+        ...["--reps", String(reps), "--batches", String(batches)],
+        ...(values.peer ? ["--peer"] : []),
+        ...(peerFirst ? ["--peer-first"] : []),
+      ],
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    const got = new TextDecoder().decode(child.stdout).trim().split("\n").filter((l) => l.startsWith("{"));
+    if (!child.success || got.length === 0) throw new Error(`bench round ${round}: no rows (exit ${child.code})`);
+    for (const l of got) {
+      const row = { ...(JSON.parse(l) as Row), round };
+      all.push(row);
+      if (values.json) console.log(JSON.stringify(row));
+    }
+  }
+  if (values.json) return;
+  const rate = (round: number, model: unknown, subset: unknown, cached: unknown, backend: (b: string) => boolean) =>
+    Math.max(
+      0,
+      ...all.filter((r) =>
+        r.round === round && r.model === model && r.subset === subset && Boolean(r.prefix_cache) === cached &&
+        backend(String(r.backend))
+      ).map((r) => r.train_examples_per_s as number),
+    );
+  const cells = new Map(
+    all.filter((r) => !String(r.backend).startsWith("torch")).map((r) => [
+      `${r.model} ${r.subset} ${r.prefix_cache}`,
+      r,
+    ]),
+  );
+  const spread = (xs: number[], digits: number) =>
+    `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`;
+  console.log(
+    `\nOver ${k} rounds: median (smallest–largest round); "best" is the faster of the thread counts in each round.\n` +
+      "| model | subset | prefix cache | best scalpel ex/s | PyTorch 1t | PyTorch 2t | best / PyTorch 1t | best / PyTorch 2t |\n" +
+      "|---|---|---|---:|---:|---:|---:|---:|",
+  );
+  const roundsList = Array.from({ length: k }, (_, i) => i + 1);
+  for (const r of cells.values()) {
+    const ours = roundsList.map((i) =>
+      rate(i, r.model, r.subset, Boolean(r.prefix_cache), (b) => !b.startsWith("torch"))
+    );
+    const t1 = roundsList.map((i) => rate(i, r.model, r.subset, false, (b) => b === "torch-1t"));
+    const t2 = roundsList.map((i) => rate(i, r.model, r.subset, false, (b) => b === "torch-2t"));
+    const has = (xs: number[]) => xs.every((x) => x > 0);
+    const ratio = (peer: number[]) => has(peer) ? spread(ours.map((o, i) => o / peer[i]), 2) : "–";
+    console.log(
+      `| ${r.model} | ${r.subset} | ${r.prefix_cache ? "yes" : "no"} | ${spread(ours, 0)} | ${
+        has(t1) ? spread(t1, 0) : "–"
+      } | ${has(t2) ? spread(t2, 0) : "–"} | ${ratio(t1)} | ${ratio(t2)} |`,
+    );
+  }
+};
+
+if (rounds > 1) await runRounds(rounds);
+else {
+  const peerOk = values.peer && values["peer-first"] ? await measurePeer() : false;
+  await measureBackends();
+  const peered = values.peer && !values["peer-first"] ? await measurePeer() : peerOk;
+  if (!values.json) {
+    if (peered) printPeerTable();
+    printRows();
   }
 }

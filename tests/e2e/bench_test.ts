@@ -61,3 +61,33 @@ Deno.test("e2e: `bench --json` prints one row per model, subset, cache setting a
     }
   }
 });
+
+Deno.test("e2e: `bench --rounds 2` runs the bench twice and prints each rate's median with its smallest and largest round", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-env",
+      "--allow-sys=uid,gid,hostname,loadavg",
+      "--allow-run",
+      `${ROOT}bench/train_bench.ts`,
+      ...["--rounds", "2", "--reps", "1", "--batches", "1", "--threads", "1"],
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, stderr);
+  assert.match(stderr, /round 1 of 2/);
+  assert.match(stderr, /round 2 of 2/);
+  const table = new TextDecoder().decode(out.stdout).split("Over 2 rounds")[1] ?? "";
+  const lines = table.split("\n").filter((l) => /^\| (small-cnn|resnet-mini) \|/.test(l));
+  assert.equal(lines.length, 2 * 6, table); // both models: all, block3 ×2, last-layer ×2, pretrain
+  for (const l of lines) {
+    // "best scalpel ex/s" is "median (smallest–largest)"; without --peer the PyTorch cells are "–"
+    const m = l.match(/\| (\d+) \((\d+)–(\d+)\) \| – \| – \| – \| – \|$/);
+    assert.ok(m, l);
+    const [med, lo, hi] = [m[1], m[2], m[3]].map(Number);
+    assert.ok(lo <= med && med <= hi && lo > 0, l);
+  }
+});
