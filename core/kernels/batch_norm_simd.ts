@@ -37,30 +37,12 @@ export const BN_GRAD_APPLY = "ScalpelBatchNormGradApply";
 const fits = (c: number, arrays: ReadonlyArray<readonly [Float32Array, number]>) =>
   c > 0 && c % 4 === 0 && arrays.every(([a, n]) => a.length === n);
 
-/** Copies `parts` into the module's memory one after another; their float offsets. */
-const stage = (parts: ReadonlyArray<Float32Array>, extra: number) => {
-  const { exports, base, floats } = module();
-  const total = parts.reduce((s, p) => s + p.length, 0) + extra;
-  const f32 = floats(4 * total);
-  const at: number[] = [];
-  let o = base >>> 2;
-  for (const p of parts) {
-    f32.set(p, o);
-    at.push(o);
-    o += p.length;
-  }
-  return { exports, f32, at, free: o };
-};
-
 /** mean[c] and biased var[c] of x [R, C] (C % 4 == 0), written into `mean` and `variance`. */
 export function bnStatsSimd(x: Float32Array, mean: Float32Array, variance: Float32Array, r: number, c: number): void {
   if (!fits(c, [[x, r * c], [mean, c], [variance, c]])) {
     throw new Error(`bnStatsSimd: needs C % 4 == 0 and sizes R·C, C, C (got R ${r}, C ${c})`);
   }
-  const { exports, f32, at, free } = stage([x], 2 * c);
-  exports.bn_stats(4 * at[0], 4 * free, 4 * (free + c), r, c);
-  mean.set(f32.subarray(free, free + c));
-  variance.set(f32.subarray(free + c, free + 2 * c));
+  module().call("bn_stats", [x], [mean, variance], [r, c]);
 }
 
 /** x̂ = (x − mean)·invStd and y = x̂·gamma + beta over x [R, C] (C % 4 == 0), written into `xhat` and `y`. */
@@ -79,10 +61,7 @@ export function bnApplySimd(
   if (!fits(c, [[x, n], [mean, c], [invStd, c], [gamma, c], [beta, c], [xhat, n], [y, n]])) {
     throw new Error(`bnApplySimd: needs C % 4 == 0 and sizes R·C for x, x̂, y and C for the rest (got R ${r}, C ${c})`);
   }
-  const { exports, f32, at, free } = stage([x, mean, invStd, gamma, beta], 2 * n);
-  exports.bn_apply(...at.map((o) => 4 * o), 4 * free, 4 * (free + n), 0, r, c);
-  xhat.set(f32.subarray(free, free + n));
-  y.set(f32.subarray(free + n, free + 2 * n));
+  module().call("bn_apply", [x, mean, invStd, gamma, beta], [xhat, y], [0, r, c]);
 }
 
 /** dx = ((dy − a) − x̂·b)·s over [R, C] (C % 4 == 0; a, b, s per channel), written into `dx`. */
@@ -102,9 +81,7 @@ export function bnGradApplySimd(
       `bnGradApplySimd: needs C % 4 == 0 and sizes R·C for dy, x̂, dx and C for a, b, s (got R ${r}, C ${c})`,
     );
   }
-  const { exports, f32, at, free } = stage([dy, xhat, a, b, s], n);
-  exports.bn_grad_apply(...at.map((o) => 4 * o), 4 * free, 0, r, c);
-  dx.set(f32.subarray(free, free + n));
+  module().call("bn_grad_apply", [dy, xhat, a, b, s], [dx], [0, r, c]);
 }
 
 /** [R, C] of an NHWC tensor's shape (R = every axis but the last). */

@@ -25,12 +25,7 @@ export function meanRowsSimd(x: Float32Array, out: Float32Array, a: number, r: n
   if (c % 4 !== 0 || x.length !== a * r * c || out.length !== a * c) {
     throw new Error(`meanRowsSimd: needs C % 4 == 0 and sizes A·R·C, A·C (got A ${a}, R ${r}, C ${c})`);
   }
-  const { exports, base, floats } = module();
-  const outAt = base + 4 * x.length;
-  const f32 = floats(4 * (x.length + out.length));
-  f32.set(x, base >>> 2);
-  exports.mean_rows(base, outAt, a, r, c);
-  out.set(f32.subarray(outAt >>> 2, (outAt >>> 2) + out.length));
+  module().call("mean_rows", [x], [out], [a, r, c]);
 }
 
 /** Kernel function: the SIMD mean where it fits, the stock one elsewhere. */

@@ -23,6 +23,17 @@ export interface SimdModule {
   readonly base: number;
   /** A float view of the whole memory, grown first so that it holds `bytes` past {@link base}. */
   readonly floats: (bytes: number) => Float32Array;
+  /**
+   * Calls export `name` on copies: `inputs` are copied into the memory one after another,
+   * room for `outputs` follows, the export gets every input's then every output's byte
+   * address and then `tail`, and the outputs are copied back into `outputs`.
+   */
+  readonly call: (
+    name: string,
+    inputs: ReadonlyArray<Float32Array>,
+    outputs: ReadonlyArray<Float32Array>,
+    tail: ReadonlyArray<number>,
+  ) => void;
 }
 
 const PAGE = 1 << 16;
@@ -50,13 +61,21 @@ export function simdModule(base64: string, shared = false): () => SimdModule {
       if (end > memory.buffer.byteLength) memory.grow(Math.ceil((end - memory.buffer.byteLength) / PAGE));
       return new Float32Array(memory.buffer);
     };
-    loaded = {
-      module,
-      memory,
-      exports: instance.exports as unknown as Record<string, KernelExport>,
-      base: BASE,
-      floats,
+    const exports = instance.exports as unknown as Record<string, KernelExport>;
+    const call: SimdModule["call"] = (name, inputs, outputs, tail) => {
+      const parts = [...inputs, ...outputs];
+      const f32 = floats(4 * parts.reduce((n, p) => n + p.length, 0));
+      const at: number[] = [];
+      let o = BASE >>> 2;
+      for (const p of parts) {
+        at.push(o);
+        o += p.length;
+      }
+      inputs.forEach((p, i) => f32.set(p, at[i]));
+      exports[name](...at.map((a) => 4 * a), ...tail);
+      outputs.forEach((p, i) => p.set(f32.subarray(at[inputs.length + i], at[inputs.length + i] + p.length)));
     };
+    loaded = { module, memory, exports, base: BASE, floats, call };
     return loaded;
   };
 }
