@@ -1,6 +1,7 @@
 /**
  * How much a fused multiply-add would buy scalpel's wasm kernels on this machine: the conv
- * filter-gradient kernel (core/kernels/c/filter_grad.c) built twice with clang 16 — as
+ * filter-gradient kernel (core/kernels/c/filter_grad.c) built twice with clang 16 and the
+ * committed kernels' flags (core/kernels/c/build.ts) — as
  * committed (a multiply, then an add: wasm SIMD128 has no FMA) and with every
  * multiply-add of its inner loop as relaxed SIMD's `f32x4.relaxed_madd`, which V8 lowers
  * to the CPU's FMA — and timed in turn on resnet-mini's three 3×3 layer shapes at batch
@@ -14,18 +15,9 @@
  * they replaced); this measures the ceiling that relaxed SIMD would lift.
  * @module
  */
+import { FLAGS } from "../core/kernels/c/build.ts";
+
 const CLANG = "/usr/lib/llvm-16/bin/clang";
-const FLAGS = [
-  "--target=wasm32",
-  "-O3",
-  "-msimd128",
-  "-mbulk-memory",
-  "-nostdlib",
-  "-ffp-contract=off",
-  "-Wl,--no-entry",
-  "-Wl,--import-memory",
-  "-Wl,--strip-all",
-];
 
 const source = await Deno.readTextFile(new URL("../core/kernels/c/filter_grad.c", import.meta.url));
 const fused = source
