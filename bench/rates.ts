@@ -14,17 +14,22 @@ import { PrefixCache } from "../core/prefix_cache.ts";
 /** The benchmarks' batch size. */
 export const BATCH = 64;
 
+/** The 1-minute load average, or undefined without `--allow-sys=loadavg`. */
+export const loadAverage = (): number | undefined => {
+  try {
+    return Deno.loadavg()[0];
+  } catch {
+    return undefined;
+  }
+};
+
 /**
  * A warning when the machine is busy (1-minute load average above the core count): timings taken now are noisy, and
  * a peer that uses several threads suffers most. Undefined when it is quiet.
  */
 export const busyWarning = (): string | undefined => {
-  let load: number;
-  try {
-    load = Deno.loadavg()[0];
-  } catch {
-    return undefined; // no --allow-sys=loadavg (a child process of a benchmark): its parent warned
-  }
+  const load = loadAverage();
+  if (load === undefined) return undefined; // a child process of a benchmark: its parent warned
   const cores = navigator.hardwareConcurrency || 1;
   return load > cores
     ? `warning: the machine is busy (load average ${load.toFixed(2)} > ${cores} cores): timings will be noisy; ` +

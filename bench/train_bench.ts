@@ -42,7 +42,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { type BackendChoice, initBackend, wasmThreads } from "../core/backend.ts";
 import { rngFor } from "../core/random.ts";
 import { disposeModel } from "../core/model.ts";
-import { BATCH, busyWarning, inferRate, randomSplit, trainRates } from "./rates.ts";
+import { BATCH, busyWarning, inferRate, loadAverage, randomSplit, spreadOf, trainRates } from "./rates.ts";
 import type { ModelImpl } from "../core/plugin.ts";
 import smallCnn from "../plugins/models/small_cnn.ts";
 import resnetMini from "../plugins/models/resnet_mini.ts";
@@ -87,6 +87,32 @@ const record = (row: Row): void => {
     );
   }
 };
+/**
+ * This bench in a child process with `--json`, the given arguments and this run's `--reps` and
+ * `--batches`; the rows it printed. `more` are further permissions (the child of a round
+ * runs children and reads the load average itself).
+ */
+const benchChild = async (args: ReadonlyArray<string>, more: ReadonlyArray<string> = []) => {
+  const child = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-env",
+      "--allow-sys=uid,gid,hostname",
+      ...more,
+      new URL(import.meta.url).pathname,
+      "--json",
+      ...args,
+      ...["--reps", String(reps), "--batches", String(batches)],
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  const rows = new TextDecoder().decode(child.stdout).trim().split("\n").filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as Row);
+  return { rows, success: child.success, code: child.code };
+};
+
 /** Times every requested backend (wasm: each thread count) and records its rows. */
 const measureBackends = async (): Promise<void> => {
   for (const backend of values.backends.split(",") as BackendChoice[]) {
@@ -132,31 +158,11 @@ const measureBackends = async (): Promise<void> => {
   if (wasmThreads() > 1) tf.removeBackend("wasm"); // ends the pthread pool (else the process stays alive)
   for (const t of moreThreads) {
     // the wasm backend starts once per process: each further thread count runs in a child
-    const child = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-read",
-        "--allow-env",
-        "--allow-sys=uid,gid,hostname",
-        new URL(import.meta.url).pathname,
-        "--json",
-        "--backends",
-        "wasm",
-        "--threads",
-        String(t),
-        "--reps",
-        String(reps),
-        "--batches",
-        String(batches),
-      ],
-      stdout: "piped",
-      stderr: "inherit",
-    }).output();
-    const childRows = new TextDecoder().decode(child.stdout).trim().split("\n").filter((l) => l.startsWith("{")).map((
-      l,
-    ) => JSON.parse(l) as Row);
-    if (!child.success || childRows.length === 0) console.error(`wasm with ${t} threads: no rows (exit ${child.code})`);
-    childRows.forEach(record);
+    const child = await benchChild(["--backends", "wasm", "--threads", String(t)]);
+    if (!child.success || child.rows.length === 0) {
+      console.error(`wasm with ${t} threads: no rows (exit ${child.code})`);
+    }
+    child.rows.forEach(record);
   }
 };
 
@@ -217,12 +223,6 @@ const printRows = (): void => {
   }
 };
 
-/** Median of a non-empty list. */
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
 /**
  * `--rounds K`: the whole bench K times, each round a child process of its own, PyTorch
  * first in every other round (so a drift of the machine's speed during a round tilts
@@ -233,32 +233,25 @@ const runRounds = async (k: number): Promise<void> => {
   const all: Array<Row & { round: number }> = [];
   for (let round = 1; round <= k; round++) {
     const peerFirst = values.peer && round % 2 === 0;
-    let load = "";
-    try {
-      load = `, load average ${Deno.loadavg()[0].toFixed(2)}`;
-    } catch { /* no --allow-sys=loadavg */ }
-    console.error(`round ${round} of ${k}${peerFirst ? " (PyTorch first)" : ""}${load}`);
-    const child = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-read",
-        "--allow-env",
-        "--allow-sys=uid,gid,hostname,loadavg",
-        "--allow-run",
-        new URL(import.meta.url).pathname,
-        "--json",
+    const load = loadAverage();
+    console.error(
+      `round ${round} of ${k}${peerFirst ? " (PyTorch first)" : ""}${
+        load === undefined ? "" : `, load average ${load.toFixed(2)}`
+      }`,
+    );
+    const child = await benchChild(
+      [
         ...["--backends", values.backends, "--threads", values.threads],
-        ...["--reps", String(reps), "--batches", String(batches)],
         ...(values.peer ? ["--peer"] : []),
         ...(peerFirst ? ["--peer-first"] : []),
       ],
-      stdout: "piped",
-      stderr: "inherit",
-    }).output();
-    const got = new TextDecoder().decode(child.stdout).trim().split("\n").filter((l) => l.startsWith("{"));
-    if (!child.success || got.length === 0) throw new Error(`bench round ${round}: no rows (exit ${child.code})`);
-    for (const l of got) {
-      const row = { ...(JSON.parse(l) as Row), round };
+      ["--allow-sys=loadavg", "--allow-run"],
+    );
+    if (!child.success || child.rows.length === 0) {
+      throw new Error(`bench round ${round}: no rows (exit ${child.code})`);
+    }
+    for (const r of child.rows) {
+      const row = { ...r, round };
       all.push(row);
       if (values.json) console.log(JSON.stringify(row));
     }
@@ -278,8 +271,10 @@ const runRounds = async (k: number): Promise<void> => {
       r,
     ]),
   );
-  const spread = (xs: number[], digits: number) =>
-    `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`;
+  const spread = (xs: number[], digits: number) => {
+    const { median, min, max } = spreadOf(xs);
+    return `${median.toFixed(digits)} (${min.toFixed(digits)}–${max.toFixed(digits)})`;
+  };
   console.log(
     `\nOver ${k} rounds: median (smallest–largest round); "best" is the faster of the thread counts in each round.\n` +
       "| model | subset | prefix cache | best scalpel ex/s | PyTorch 1t | PyTorch 2t | best / PyTorch 1t | best / PyTorch 2t |\n" +
@@ -304,9 +299,10 @@ const runRounds = async (k: number): Promise<void> => {
 
 if (rounds > 1) await runRounds(rounds);
 else {
-  const peerOk = values.peer && values["peer-first"] ? await measurePeer() : false;
+  const peerFirst = values.peer && values["peer-first"];
+  let peered = peerFirst && await measurePeer();
   await measureBackends();
-  const peered = values.peer && !values["peer-first"] ? await measurePeer() : peerOk;
+  if (values.peer && !peerFirst) peered = await measurePeer();
   if (!values.json) {
     if (peered) printPeerTable();
     printRows();
