@@ -259,7 +259,8 @@ export const runTrial = (
           killPoint("trial-epoch");
         }).pipe(Effect.zipRight(ctx.onEpoch ? ctx.onEpoch(epoch + 1, epochs, loss) : Effect.void)),
     });
-    const seconds = (from?.seconds ?? 0) + (performance.now() - t0) / 1000;
+    // the trial's own time so far: its earlier rungs' and this one's, the test scoring below included
+    const elapsed = () => (from?.seconds ?? 0) + (performance.now() - t0) / 1000;
     if (report.paused) {
       return {
         _tag: "Paused",
@@ -270,7 +271,7 @@ export const runTrial = (
           best: { ...best, weights: bestWeights },
           curve,
           touched: [...touched],
-          seconds,
+          seconds: elapsed(),
         },
       } as const;
     }
@@ -288,6 +289,7 @@ export const runTrial = (
       ? yield* evaluate(model, splits.test, made.evaluators, cachedFrom())
       : start.test;
     if (scored && rung.meter) rung.meter.units += evaluationUnits(splits.test.count);
+    const seconds = elapsed();
     if (ctx.saveDir) {
       const file = `${ctx.saveDir}/${trial.key}.weights`;
       yield* writeFileAtomic(file, encodeSnapshot(bestWeights)).pipe(

@@ -181,3 +181,38 @@ Deno.test("trial failures: an engine bug is not relabelled as a plugin failure",
   assert.ok(Exit.isFailure(exit));
   assert.ok(exit._tag === "Failure" && exit.cause._tag === "Die", String(exit));
 });
+
+/** An accuracy evaluator that takes `ms` milliseconds (busy) on a split of `count` examples. */
+const slowOn = (count: number, ms: number) =>
+  defineEvaluator({
+    name: "slow-on-test",
+    description: "accuracy, slow on one split size",
+    options: Schema.Struct({}),
+    make: () =>
+      Effect.succeed({
+        evaluate: ({ logits, labels, count: n, numClasses }) => {
+          if (n === count) {
+            const until = performance.now() + ms;
+            while (performance.now() < until) { /* the test split's scoring takes this long */ }
+          }
+          let right = 0;
+          for (let i = 0; i < n; i++) {
+            const row = logits.subarray(i * numClasses, (i + 1) * numClasses);
+            if (row.indexOf(Math.max(...row)) === labels[i]) right++;
+          }
+          return { accuracy: right / n };
+        },
+      }),
+  });
+
+Deno.test("a result line's seconds include the test split's scoring", async () => {
+  // the test split has 150 examples (the validation split 40): only its scoring takes 2 s
+  const exit = await withRunner(
+    pipeline("[block2]", "evaluators: [slow-on-test]"),
+    (runner, trials) => runner.run(trials[0]),
+    [slowOn(150, 2000)],
+  );
+  assert.ok(Exit.isSuccess(exit), String(exit));
+  assert.equal(exit.value.status, "ok");
+  assert.ok(exit.value.seconds >= 2, `seconds ${exit.value.seconds} leave out the 2 s of test scoring`);
+});
