@@ -33,6 +33,7 @@ import { type BundleInput, checkTravellingModules } from "../queue/bundle.ts";
 import { runIdOf } from "../queue/keys.ts";
 import { failedLineOf } from "./runner.ts";
 import { copyLine, planCopies } from "./copies.ts";
+import { longestFirst } from "./order.ts";
 import type { Trial } from "./expand.ts";
 
 /** Where and how to run. */
@@ -242,7 +243,7 @@ export const runPipeline = (
       return o === undefined ? [] : [{ trial: t, outcome: o }];
     });
     const plan = yield* planCopies(todo, recorded, runner.trainsNothing);
-    const launch = plan.launch;
+    const launch = yield* longestFirst(plan.launch, runner.firstTrainedStage);
     launched = launch.length;
     if (opts.exportSplits) {
       const where = yield* exportSplits(prepared, runner, opts.outDir);

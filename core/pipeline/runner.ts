@@ -74,6 +74,8 @@ export interface TrialRunner {
    * selector that throws here answers false (its trial reports the error).
    */
   readonly trainsNothing: (trial: Trial) => Effect.Effect<boolean, UserError, FileSystem.FileSystem | Path.Path>;
+  /** The first stage of the model the trial trains (see {@link firstTrainedStage}): smaller is longer. */
+  readonly firstTrainedStage: (trial: Trial) => Effect.Effect<number, UserError, FileSystem.FileSystem | Path.Path>;
   /** Run a rung of a trial: its outcome line when it finished, or a checkpoint when the rung stopped early. */
   readonly runRung: (
     trial: Trial,
@@ -87,15 +89,20 @@ export interface Paused {
   readonly checkpoint: TrialCheckpoint;
 }
 
-/**
- * True when `selector`, asked for every epoch's multipliers on `model` as it is, gives
- * no positive multiplier without asking for gradient statistics or reading the training
- * losses (so its answer cannot depend on anything a learning rate changes).
- */
-export const selectsNothing = (selector: SelectorImpl, model: Model, epochs: number): boolean => {
+/** What a selector answers when asked for every epoch's multipliers before anything trains. */
+export interface DryRun {
+  /** It asked for gradient statistics, read the training losses or threw: its answer depends on the run. */
+  readonly looked: boolean;
+  /** The variables some epoch gives a positive multiplier. */
+  readonly trained: ReadonlySet<string>;
+}
+
+/** Ask `selector` for every epoch's multipliers on `model` as it is, noting whether it looked at the run. */
+export const dryRunSelector = (selector: SelectorImpl, model: Model, epochs: number): DryRun => {
   let looked = false;
+  const trained = new Set<string>();
   try {
-    for (let epoch = 0; epoch < epochs; epoch++) {
+    for (let epoch = 0; epoch < epochs && !looked; epoch++) {
       const losses = new Proxy(Array.from({ length: epoch }, () => 0), {
         get: (target, prop, receiver) => {
           looked = true;
@@ -112,12 +119,33 @@ export const selectsNothing = (selector: SelectorImpl, model: Model, epochs: num
           throw new Error("asked for gradient statistics");
         },
       });
-      if (looked || [...m.values()].some((x) => x > 0)) return false;
+      for (const [name, x] of m) if (x > 0) trained.add(name);
     }
-    return true;
   } catch {
-    return false;
+    looked = true;
   }
+  return { looked, trained };
+};
+
+/**
+ * True when `selector`, asked for every epoch's multipliers on `model` as it is, gives
+ * no positive multiplier without asking for gradient statistics or reading the training
+ * losses (so its answer cannot depend on anything a learning rate changes).
+ */
+export const selectsNothing = (selector: SelectorImpl, model: Model, epochs: number): boolean => {
+  const r = dryRunSelector(selector, model, epochs);
+  return !r.looked && r.trained.size === 0;
+};
+
+/**
+ * The first stage of `model` a trial of `selector` trains, as far as it can be told before the
+ * trial runs: a selector that looks at the run counts as training from stage 0; one that trains
+ * nothing gives the number of stages. Every stage from that one on runs forward and backward at
+ * each step and forward at each evaluation, so the earlier it is, the longer the trial.
+ */
+export const firstTrainedStage = (selector: SelectorImpl, model: Model, epochs: number): number => {
+  const r = dryRunSelector(selector, model, epochs);
+  return r.looked ? 0 : firstStageUsing(model, r.trained);
 };
 
 /** The name of a trial in progress lines. */
@@ -358,6 +386,11 @@ export const makeTrialRunner = (
         Effect.map(shiftContext(t.shiftIndex), (sh) => {
           restore(sh.model, sh.pre.weights);
           return selectsNothing(made.selectors[t.selectionIndex], sh.model, p.settings.finetune.epochs);
+        }),
+      firstTrainedStage: (t) =>
+        Effect.map(shiftContext(t.shiftIndex), (sh) => {
+          restore(sh.model, sh.pre.weights);
+          return firstTrainedStage(made.selectors[t.selectionIndex], sh.model, p.settings.finetune.epochs);
         }),
       atStart: (t, f) =>
         Effect.gen(function* () {
