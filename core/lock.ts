@@ -45,7 +45,7 @@ export const hostName = (): string => {
 };
 
 /** Whether process `pid` of this host runs: true, false, or undefined when it cannot be told. */
-const isRunning = (pid: number): boolean | undefined => {
+export const isRunning = (pid: number): boolean | undefined => {
   try {
     process.kill(pid, 0);
     return true;

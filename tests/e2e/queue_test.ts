@@ -7,8 +7,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import process from "node:process";
 import { fixture, ROOT, runCli, tempDir } from "../helpers.ts";
+import { isRunning } from "../../core/lock.ts";
 import { skipQueueTests, startRedis, startTlsRedis } from "../redis.ts";
 
 const PERMISSIONS = ["--allow-read", "--allow-env", "--allow-sys=uid,gid,hostname", "--allow-run"];
@@ -44,16 +44,6 @@ const spawnCli = (args: string[], writable: string[], env: Record<string, string
       await pumped;
     },
   };
-};
-
-/** Whether `pid` still answers signal 0 (as core/lock.ts asks before taking a lock over). */
-const pidAnswers = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as { code?: string }).code !== "ESRCH";
-  }
 };
 
 const waitFor = async (what: string, ok: () => boolean | Promise<boolean>, seconds: number) => {
@@ -293,7 +283,7 @@ Deno.test({
       await first.kill("SIGKILL");
       // the lock is taken over only once its pid is gone; seen once in CI: the next run started while the
       // killed pid still answered, and found the run directory in use
-      await waitFor("the killed coordinator's pid to be gone", () => !pidAnswers(lock.pid), 30);
+      await waitFor("the killed coordinator's pid to be gone", () => isRunning(lock.pid) === false, 30);
       const again = await runCli(args, [dir]);
       assert.equal(again.code, 0, again.stderr);
       assert.match(again.stderr, /resuming: \d+ of 24 trials already recorded/);
