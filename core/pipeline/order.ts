@@ -22,13 +22,14 @@ export const longestFirst = <E, R>(
     const samples = new Map<string, number>();
     // the stage depends on the selection and on the shift's pre-trained model only: asked once per pair
     const stages = new Map<string, number>();
-    const ranked: Array<{ t: Trial; sample: number; stage: number; i: number }> = [];
-    for (const [i, t] of trials.entries()) {
+    const ranked: Array<{ t: Trial; sample: number; stage: number }> = [];
+    for (const t of trials) {
       const sample = `${t.shiftIndex}|${t.seed}|${t.trainSize}`;
       if (!samples.has(sample)) samples.set(sample, samples.size);
       const pair = `${t.shiftIndex}|${t.selectionIndex}`;
       if (!stages.has(pair)) stages.set(pair, yield* firstTrainedStage(t));
-      ranked.push({ t, sample: samples.get(sample)!, stage: stages.get(pair)!, i });
+      ranked.push({ t, sample: samples.get(sample)!, stage: stages.get(pair)! });
     }
-    return ranked.sort((a, b) => a.sample - b.sample || a.stage - b.stage || a.i - b.i).map((r) => r.t);
+    // Array.prototype.sort is stable: ties keep grid order
+    return ranked.sort((a, b) => a.sample - b.sample || a.stage - b.stage).map((r) => r.t);
   });
